@@ -1,0 +1,74 @@
+"""How long it takes to write, and to read back, the 60,000-image MNIST training TFRecord file.
+
+    python benchmarks/bench_tfrecords.py [--batch 100] [--keep DIR]
+
+Prints: loading the IDX files (decompress + SHA-256 + parse), writing the TFRecord file, reading it back
+once in file order and once shuffled through get_tfrecord (graph mode, Session.run per batch), and the
+file size. The file goes to a temporary folder unless --keep names one.
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import mnist_generateds as g  # noqa: E402
+
+
+def time_read(path, batch, is_train, seed):
+    """Seconds to fetch one full pass (ceil(N/batch) batches) through get_tfrecord, and the images seen."""
+    import tensorflow.compat.v1 as tf
+    n = g.count_records(path)
+    steps = -(-n // batch)
+    with tf.Graph().as_default():
+        img, label = g.get_tfrecord(batch, isTrain=is_train, path=path, seed=seed)
+        with tf.Session() as sess:
+            sess.run([img, label])                       # first batch: graph start-up, not reading speed
+            start = time.perf_counter()
+            seen = batch
+            for _ in range(steps - 1):
+                seen += len(sess.run([img, label])[0])
+            return time.perf_counter() - start, seen
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-dir", default=g.DEFAULT_DATA_DIR, help="folder with the MNIST .gz files")
+    parser.add_argument("--batch", type=int, default=100, help="batch size for reading back")
+    parser.add_argument("--seed", type=int, default=0, help="shuffle seed for the shuffled read")
+    parser.add_argument("--keep", default=None, help="write the file into this folder and keep it (None: temp)")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    train_x, train_y, _, _ = g.load_mnist(args.data_dir, download=False)
+    load_s = time.perf_counter() - start
+    out_dir = args.keep or tempfile.mkdtemp(prefix="bench_tfrecords_")
+    path = os.path.join(out_dir, g.TRAIN_TFRECORD)
+    try:
+        import tensorflow.compat.v1 as tf  # noqa: F401  imported before timing so the write excludes it
+        start = time.perf_counter()
+        g.write_tfrecord(path, train_x, train_y, stream=open(os.devnull, "w"))
+        write_s = time.perf_counter() - start
+        ordered_s, n1 = time_read(path, args.batch, False, args.seed)
+        shuffled_s, n2 = time_read(path, args.batch, True, args.seed)
+        size_mb = os.path.getsize(path) / 1e6
+    finally:
+        if not args.keep:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    print("cpu cores visible: {}".format(os.cpu_count()))
+    print("load IDX (decompress, SHA-256, parse) : {:6.2f} s".format(load_s))
+    print("write 60,000 records ({:.1f} MB)       : {:6.2f} s  ({:,.0f} images/s)".format(
+        size_mb, write_s, len(train_x) / write_s))
+    print("read back, in order, batch {:<4}       : {:6.2f} s  ({:,.0f} images/s, {} images)".format(
+        args.batch, ordered_s, (n1 - args.batch) / ordered_s, n1))
+    print("read back, shuffled, batch {:<4}       : {:6.2f} s  ({:,.0f} images/s, {} images)".format(
+        args.batch, shuffled_s, (n2 - args.batch) / shuffled_s, n2))
+
+
+if __name__ == "__main__":
+    main()
