@@ -1,0 +1,147 @@
+"""LeNet-5 training speed: the shared training loop (mnist_backward.train) against PyTorch eager.
+
+    python benchmarks/bench_lenet5.py                          # batch 100, gd, 60 timed steps, 2 rounds
+    python benchmarks/bench_lenet5.py --optimizer adam --batch-size 50
+
+Both sides do the same work per step: a batch of the 55,000 training images picked in memory,
+forward, softmax cross-entropy plus the L2 terms of the four weight tensors, backward, the
+optimizer update, and the moving-average update of every parameter. The TensorFlow side is the
+real loop of lenet5/mnist_lenet5_backward.py (in-graph batches, its summaries and progress), run
+for 20 warm-up steps plus --steps, of which only --steps are timed. The two sides alternate for
+--rounds rounds, so a busy machine slows both alike; the best round of each is compared.
+PyTorch is needed for this script only (it is not a requirement of the project).
+"""
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import mnist_backward  # noqa: E402
+import mnist_generateds  # noqa: E402
+from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
+from lenet5.mnist_lenet5_backward import SPEC  # noqa: E402
+
+TARGET_RATIO = 1.0  # our loop's steps/s over PyTorch eager's
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--batch-size", type=int, default=SPEC.defaults["BATCH_SIZE"], help="examples per step")
+    p.add_argument("--steps", type=int, default=60, help="timed steps per round and side")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds (TensorFlow, then PyTorch)")
+    p.add_argument("--optimizer", choices=("gd", "momentum", "adam"), default="gd", help="same on both sides")
+    p.add_argument("--seed", type=int, default=0, help="weights and batch order on both sides")
+    return p
+
+
+def time_our_loop(args, model_dir):
+    """Steps/s of mnist_backward.train on LeNet-5, warm-up steps left out (the loop measures it itself)."""
+    argv = ["--steps", str(mnist_backward.WARMUP_STEPS + args.steps), "--batch-size", str(args.batch_size),
+            "--optimizer", args.optimizer, "--seed", str(args.seed), "--model-dir", model_dir, "--fresh",
+            "--save-every", "1000000"]
+    targs = mnist_backward.build_parser(SPEC).parse_args(argv)
+    mnist_backward.check_args(targs)
+    result = mnist_backward.train(SPEC, targs, stream=io.StringIO())
+    return result["steps_per_sec"]
+
+
+def torch_lenet5(torch):
+    """The same network in PyTorch: conv5x5/32, pool, conv5x5/64, pool, fc 512, dropout 0.5, fc 10."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class LeNet5(nn.Module):
+        def __init__(self):
+            super().__init__()
+            pad = lenet.CONV1_SIZE // 2  # 'SAME' for stride 1
+            self.conv1 = nn.Conv2d(lenet.NUM_CHANNELS, lenet.CONV1_KERNEL_NUM, lenet.CONV1_SIZE, padding=pad)
+            self.conv2 = nn.Conv2d(lenet.CONV1_KERNEL_NUM, lenet.CONV2_KERNEL_NUM, lenet.CONV2_SIZE, padding=pad)
+            self.fc1 = nn.Linear(7 * 7 * lenet.CONV2_KERNEL_NUM, lenet.FC_SIZE)
+            self.fc2 = nn.Linear(lenet.FC_SIZE, lenet.OUTPUT_NODE)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = F.relu(self.fc1(torch.flatten(x, 1)))
+            return self.fc2(F.dropout(x, lenet.DROPOUT_RATE, self.training))
+
+    return LeNet5()
+
+
+def time_torch(args, images, labels):
+    """Steps/s of an eager PyTorch loop doing the same work as ours (EMA included)."""
+    import torch
+    torch.manual_seed(args.seed)
+    model = torch_lenet5(torch)
+    x_all = torch.from_numpy(images.reshape(-1, 1, lenet.IMAGE_SIZE, lenet.IMAGE_SIZE))
+    y_all = torch.from_numpy(labels.astype(np.int64))
+    params = list(model.parameters())
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    lr, reg = SPEC.defaults["LEARNING_RATE_BASE"], SPEC.defaults["REGULARIZER"]
+    opt = {"gd": lambda: torch.optim.SGD(params, lr), "momentum": lambda: torch.optim.SGD(params, lr, momentum=0.9),
+           "adam": lambda: torch.optim.Adam(params, 0.001)}[args.optimizer]()
+    shadows = [p.detach().clone() for p in params]
+    order = torch.randperm(len(x_all))
+    per_epoch = len(x_all) // args.batch_size
+
+    def step(i):
+        idx = order[(i % per_epoch) * args.batch_size:(i % per_epoch + 1) * args.batch_size]
+        logits = model(x_all[idx])
+        loss = torch.nn.functional.cross_entropy(logits, y_all[idx]) + reg * sum(0.5 * (w * w).sum() for w in weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            decay = min(SPEC.defaults["MOVING_AVERAGE_DECAY"], (1 + i) / (10 + i))
+            torch._foreach_lerp_(shadows, [p.detach() for p in params], 1 - decay)
+
+    model.train()
+    for i in range(mnist_backward.WARMUP_STEPS):
+        step(i)
+    start = time.perf_counter()
+    for i in range(mnist_backward.WARMUP_STEPS, mnist_backward.WARMUP_STEPS + args.steps):
+        step(i)
+    return args.steps / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
+        raise SystemExit("error: --steps, --rounds and --batch-size must be positive")
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("error: PyTorch is needed for this benchmark only: pip install torch") from None
+    import tensorflow as tf
+    train = mnist_generateds.read_data_sets(one_hot=False, seed=args.seed).train
+    print("LeNet-5 training, batch {}, optimizer {}, {} timed steps per round; TensorFlow {}, PyTorch {} "
+          "({} threads), {} CPU cores".format(args.batch_size, args.optimizer, args.steps, tf.__version__,
+                                             torch.__version__, torch.get_num_threads(), os.cpu_count()))
+    ours, theirs = [], []
+    with tempfile.TemporaryDirectory(prefix="bench_lenet5_") as tmp:
+        for r in range(1, args.rounds + 1):
+            ours.append(time_our_loop(args, tmp))
+            theirs.append(time_torch(args, train.images, train.labels))
+            print("round {}: our loop {:.2f} steps/s, PyTorch eager {:.2f} steps/s".format(r, ours[-1], theirs[-1]),
+                  flush=True)
+    best_ours, best_theirs = max(ours), max(theirs)
+    ratio = best_ours / best_theirs
+    print("best: our loop {:.2f} steps/s ({:.0f} examples/s), PyTorch eager {:.2f} steps/s ({:.0f} examples/s)".format(
+        best_ours, best_ours * args.batch_size, best_theirs, best_theirs * args.batch_size))
+    print("ratio (our loop / PyTorch eager): {:.2f}x (target >= {:.1f}x) {}".format(
+        ratio, TARGET_RATIO, "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Accuracy of mnist_app on realistic pictures (MNIST test digits photographed on paper) and the course's ten.
+
+    python benchmarks/eval_app_realistic.py                      # 2000 pictures, fc model in <repo>/model
+    python benchmarks/eval_app_realistic.py --count 500 --model-dir /tmp/m --keep /tmp/pics
+
+Prints the accuracy on the realistic pictures (by format), the same network's accuracy on the
+original 28x28 digits of the sample (the ceiling the preprocessing can reach), and the result on
+the ten course pictures in ../shared/data/course_digits/ when that folder is there.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import mnist_app  # noqa: E402
+import mnist_generateds  # noqa: E402
+from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
+
+COURSE_DIGITS = os.path.join(os.path.dirname(ROOT), "shared", "data", "course_digits")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--count", type=int, default=2000, help="realistic pictures to render")
+    p.add_argument("--seed", type=int, default=0, help="drives the choice of digits and their rendering")
+    p.add_argument("--model", choices=mnist_app.MODELS, default="fc", help="network")
+    p.add_argument("--model-dir", default=None, help="checkpoint folder (default: the model's own)")
+    p.add_argument("--keep", metavar="DIR", default=None, help="write the pictures here and keep them")
+    p.add_argument("--course-dir", default=COURSE_DIGITS, help="the ten course pictures (file name = digit)")
+    return p
+
+
+def accuracy_on_files(model, files, labels):
+    """(accuracy, wrong [(path, truth, predicted)]) of the app's preprocessing + model on picture files."""
+    batch, entries, _ = mnist_app.prepare_all([(f, None) for f in files])
+    failed = [e for e in entries if "error" in e]
+    for e in failed:
+        print("  failed:", e["error"])
+    probs = model.predict(batch) if len(batch) else np.zeros((0, 10))
+    wrong, right = [], 0
+    for e, label in zip(entries, labels):
+        predicted = int(np.argmax(probs[e["row"]])) if "row" in e else -1
+        right += predicted == label
+        if predicted != label:
+            wrong.append((e["path"], label, predicted))
+    return right / max(1, len(files)), wrong
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _, _, test_x, test_y = mnist_generateds.load_mnist()
+    model = mnist_app.load_model(args.model, args.model_dir)
+    print(f"model: {model.checkpoint_path} (step {model.step})")
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = args.keep or tmp
+        start = time.time()
+        written = make_realistic_set(out_dir, test_x, test_y, args.count, seed=args.seed)
+        print(f"rendered {len(written)} pictures in {time.time() - start:.1f} s")
+        files, labels = [p for p, _ in written], [label for _, label in written]
+        start = time.time()
+        acc, wrong = accuracy_on_files(model, files, labels)
+        print(f"realistic pictures: {acc:.2%} right ({len(files) - len(wrong)}/{len(files)}), "
+              f"{time.time() - start:.1f} s")
+        for ext in (".jpg", ".png"):
+            n = sum(f.endswith(ext) for f in files)
+            bad = sum(w[0].endswith(ext) for w in wrong)
+            print(f"  {ext}: {(n - bad) / max(1, n):.2%} of {n}")
+        order = np.random.default_rng(args.seed).permutation(len(test_x))[:args.count]
+        ceiling = np.mean(np.argmax(model.predict(test_x[order] / 255.0), axis=1) == test_y[order])
+        print(f"same digits as 28x28 MNIST images: {ceiling:.2%} right (the ceiling)")
+    if os.path.isdir(args.course_dir):
+        names = sorted(f for f in os.listdir(args.course_dir) if f[:1].isdigit())
+        files = [os.path.join(args.course_dir, f) for f in names]
+        acc, wrong = accuracy_on_files(model, files, [int(f[0]) for f in names])
+        print(f"course pictures: {acc:.0%} right" + "".join(
+            f"\n  {os.path.basename(p)}: read as {got}" for p, _, got in wrong))
+    model.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
