@@ -20,6 +20,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# oneDNN kernels roughly double LeNet-5 training speed on x86 CPUs where TensorFlow leaves them off
+# by default; it must be set before TensorFlow is imported. TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
@@ -43,6 +46,7 @@ SAVE_EVERY = 1000        # steps between checkpoints
 LOG_EVERY = 1000         # steps between progress lines (the course printed every 1000)
 SUMMARY_EVERY = 100      # steps between TensorBoard points
 MAX_TO_KEEP = 5          # checkpoints kept by the Saver (TF's default)
+DEFAULT_SEED = 1         # a fixed default, so the plain command gives the same run (and figures) every time
 STATUS_FILE = "train_status.json"
 PREVIOUS_DIR = "previous"
 
@@ -117,7 +121,7 @@ def build_parser(spec):
                    help="the course's placeholder + feed_dict input (slower); default: batches made inside the graph")
     p.add_argument("--seed", type=int, default=None,
                    help="seed for weights, batch order and dropout; the same seed gives the same losses on a CPU "
-                        "(None: a random seed, printed and kept in the status file)")
+                        "(None: the resumed run's own seed, else DEFAULT_SEED = %d)" % DEFAULT_SEED)
     return p
 
 
@@ -475,13 +479,13 @@ def run_config(spec, args, seed):
 
 
 def resolve_seed(args, old_status):
-    """--seed; else the seed of the run being resumed (same batch order); else a new random one."""
+    """--seed; else the seed of the run being resumed (same batch order); else DEFAULT_SEED."""
     if args.seed is not None:
         return args.seed
     old = old_status.get("config", {}).get("seed")
     if not args.fresh and isinstance(old, int):
         return old
-    return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    return DEFAULT_SEED
 
 
 def check_compatible(path, var_list, model_dir, spec):
