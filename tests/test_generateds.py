@@ -446,7 +446,6 @@ def test_without_app_preprocessing_other_images_are_refused(tmp_path, raw, monke
 def test_own_photos_to_tfrecord(tmp_path, shared):
     """The lesson's use: a folder of real digit pictures + label file -> TFRecord, via the app's preprocessing."""
     import tensorflow.compat.v1 as tf
-    pytest.importorskip("mnist_app")
     photos = shared / "data" / "course_digits"
     label_file = tmp_path / "labels.txt"
     label_file.write_text("".join("{}.png {}\n".format(d, d) for d in range(10)))
