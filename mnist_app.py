@@ -22,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
 
+from mnist_generateds import atomic_path  # noqa: E402  (no TensorFlow import)
+
 # ---------------------------------------------------------------------------
 # Defaults (one place)
 # ---------------------------------------------------------------------------
@@ -682,10 +684,9 @@ def save_debug(out_dir, index, path, picture, digit_input, probs):
     fig.tight_layout()
     stem = os.path.splitext(os.path.basename(path))[0]
     target = os.path.join(out_dir, f"{index:04d}_{stem}.png")
-    tmp = f"{target}.{os.getpid()}.tmp"
-    fig.savefig(tmp, format="png")
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, target)
     return target
 
 

@@ -302,13 +302,11 @@ def list_checkpoints(model_dir):
 
 
 def atomic_write_text(path, text):
-    """Write text to path through a temporary file in the same folder and os.replace."""
-    tmp = "{}.{}.tmp".format(path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
+    """Write text to path atomically (see mnist_generateds.atomic_path)."""
+    with mnist_generateds.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_status(model_dir):

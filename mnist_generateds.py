@@ -15,6 +15,7 @@ Every MNIST file is checked (magic number, sizes, SHA-256 of the decompressed co
 model is never trained on damaged data without an error saying which file and what to do.
 """
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -343,14 +344,25 @@ def make_example(pixels, label):
     }))
 
 
-def _atomic_target(path):
-    """A temporary file beside `path`; the caller os.replace()s it into place when complete."""
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary file name beside `path`; it is renamed over `path` only when the block completes.
+
+    On any error (Ctrl-C included) the temporary file is removed and an existing `path` stays as it was,
+    so a reader never sees a half-written file. Shared by every script that writes results.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     os.close(fd)
     _usual_mode(tmp)
-    return tmp
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _usual_mode(path, directory=False):
@@ -368,19 +380,13 @@ def write_tfrecord(path, images, labels, stream=None):
     if len(images) != len(labels):
         raise ValueError("{} images but {} labels".format(len(images), len(labels)))
     stream = stream or sys.stdout
-    tmp = _atomic_target(path)
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            step = max(1, len(images) // 10)
-            for i, (pixels, label) in enumerate(zip(images, labels)):
-                writer.write(make_example(pixels, label).SerializeToString())
-                if (i + 1) % step == 0 or i + 1 == len(images):
-                    _progress(stream, "{}: {}/{} images".format(os.path.basename(path), i + 1, len(images)),
-                              final=i + 1 == len(images))
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+        step = max(1, len(images) // 10)
+        for i, (pixels, label) in enumerate(zip(images, labels)):
+            writer.write(make_example(pixels, label).SerializeToString())
+            if (i + 1) % step == 0 or i + 1 == len(images):
+                _progress(stream, "{}: {}/{} images".format(os.path.basename(path), i + 1, len(images)),
+                          final=i + 1 == len(images))
     return len(images)
 
 
@@ -531,10 +537,8 @@ def export_split(images, labels, out_root, split, fmt="jpg", quality=JPEG_QUALIT
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    tmp_label = _atomic_target(label_path)
-    with open(tmp_label, "w", encoding="utf-8") as f:
+    with atomic_path(label_path) as tmp_label, open(tmp_label, "w", encoding="utf-8") as f:
         f.writelines(lines)
-    os.replace(tmp_label, label_path)
     return folder, label_path
 
 

@@ -211,10 +211,9 @@ def plot_history(model_dir, rows):
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path = os.path.join(model_dir, HISTORY_PNG)
-    tmp = "{}.{}.tmp.png".format(path, os.getpid())
-    fig.savefig(tmp)
+    with mnist_generateds.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def evaluate_new(evaluator, model_dir, done, stream):
