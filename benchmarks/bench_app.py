@@ -21,8 +21,10 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import mnist_app  # noqa: E402
-import mnist_generateds  # noqa: E402
 from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
+from tfnotes import data as mnist_data  # noqa: E402
+from tfnotes import digits, inference  # noqa: E402
+from tfnotes.models import MODELS  # noqa: E402
 
 TARGET_S = 10.0   # for 1000 pictures
 
@@ -32,14 +34,14 @@ def build_parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--count", type=int, default=1000, help="pictures")
     p.add_argument("--seed", type=int, default=0, help="drives the rendering of the pictures")
-    p.add_argument("--model", choices=mnist_app.MODELS, default="fc", help="network")
+    p.add_argument("--model", choices=tuple(MODELS), default="fc", help="network")
     p.add_argument("--model-dir", default=None, help="checkpoint folder (default: the model's own)")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _, _, test_x, test_y = mnist_generateds.load_mnist()
+    _, _, test_x, test_y = mnist_data.load_mnist()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.time()
         make_realistic_set(tmp, test_x, test_y, args.count, seed=args.seed)
@@ -63,9 +65,9 @@ def main(argv=None):
 
         # The stages, one by one.
         start = time.time()
-        model = mnist_app.load_model(args.model, args.model_dir)
+        model = inference.load_model(args.model, args.model_dir)
         loaded = time.time()
-        batch, entries, _ = mnist_app.prepare_all(mnist_app.expand_inputs([tmp]))
+        batch, entries, _ = digits.prepare_all(digits.expand_inputs([tmp]))
         prepared = time.time()
         model.predict(batch)
         predicted = time.time()

@@ -23,10 +23,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-import mnist_backward as mb  # noqa: E402
-import mnist_generateds  # noqa: E402
+import mnist_backward as mb  # noqa: E402  (the course's constants)
+from tfnotes import data as mnist_data  # noqa: E402
+from tfnotes import training  # noqa: E402
 
 HIDDEN = 500
+
+
+def load_average():
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def bench_tf(data, steps, warmup, feed, seed):
@@ -34,9 +39,9 @@ def bench_tf(data, steps, warmup, feed, seed):
     with tempfile.TemporaryDirectory() as model_dir:
         argv = ["--steps", str(steps + warmup), "--model-dir", model_dir, "--seed", str(seed),
                 "--log-every", str(10 ** 9), "--save-every", str(10 ** 9)] + (["--feed"] if feed else [])
-        args = mb.build_parser(mb.FC).parse_args(argv)
+        args = training.parse_args(mb.MODEL, vars(mb), argv)
         with open(os.devnull, "w") as quiet:
-            result = mb.train(mb.FC, args, stream=quiet)
+            result = training.train(mb.MODEL, args, stream=quiet)
     return result["steps_per_sec"]
 
 
@@ -117,34 +122,34 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--steps", type=int, default=500, help="timed steps per framework and round")
-    p.add_argument("--warmup", type=int, default=mb.WARMUP_STEPS, help="untimed steps before each timing")
+    p.add_argument("--warmup", type=int, default=training.WARMUP_STEPS, help="untimed steps before each timing")
     p.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
     p.add_argument("--feed", action="store_true", help="time mnist_backward's feed_dict path instead")
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
     p.add_argument("--seed", type=int, default=1, help="seed for all three")
     args = p.parse_args(argv)
-    data = mnist_generateds.read_data_sets(one_hot=True, seed=args.seed)
+    data = mnist_data.read_data_sets(one_hot=True, seed=args.seed)
     runs = {"tf (mnist_backward)": lambda: bench_tf(data, args.steps, args.warmup, args.feed, args.seed),
             "keras model.fit": lambda: bench_keras(data, args.steps, args.warmup, args.seed),
             "pytorch eager": lambda: bench_torch(data, args.steps, args.warmup, args.seed, args.torch_threads)}
     rates = {name: [] for name in runs}
-    print("cpus: {}, load average: {}".format(os.cpu_count(), " ".join("{:.1f}".format(v) for v in os.getloadavg())))
+    print(f"cpus: {os.cpu_count()}, load average: {load_average()}")
     for r in range(args.rounds):
         for name, run in runs.items():
             rates[name].append(run())
-            print("round {}: {:20s} {:7.1f} steps/s".format(r + 1, name, rates[name][-1]), flush=True)
+            print(f"round {r + 1}: {name:20s} {rates[name][-1]:7.1f} steps/s", flush=True)
     med = {name: statistics.median(v) for name, v in rates.items()}
     best = {name: max(v) for name, v in rates.items()}
-    print("\nsteps/s (batch {}):          median     best".format(mb.BATCH_SIZE))
+    print(f"\nsteps/s (batch {mb.BATCH_SIZE}):          median     best")
     for name in runs:
-        print("  {:20s}     {:7.1f}  {:7.1f}".format(name, med[name], best[name]))
+        print(f"  {name:20s}     {med[name]:7.1f}  {best[name]:7.1f}")
     ours = "tf (mnist_backward)"
     for other, target in (("pytorch eager", 1.1), ("keras model.fit", 1.5)):
-        print("ratio vs {:16s} median {:.2f}x, best {:.2f}x  (target >= {})".format(
-            other + ":", med[ours] / med[other], best[ours] / best[other], target))
-    print("keras jit_compile (XLA): {}; torch threads: {}".format(
-        getattr(bench_keras, "jit_compile", "?"), bench_torch.threads))
-    print("load average after: {}".format(" ".join("{:.1f}".format(v) for v in os.getloadavg())))
+        label = other + ":"
+        print(f"ratio vs {label:16s} median {med[ours] / med[other]:.2f}x, best {best[ours] / best[other]:.2f}x  "
+              f"(target >= {target})")
+    print(f"keras jit_compile (XLA): {getattr(bench_keras, 'jit_compile', '?')}; torch threads: {bench_torch.threads}")
+    print(f"load average after: {load_average()}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""LeNet-5 training speed: the shared training loop (mnist_backward.train) against PyTorch eager.
+"""LeNet-5 training speed: the shared training loop (tfnotes.training.train) against PyTorch eager.
 
     python benchmarks/bench_lenet5.py                          # batch 100, gd, 60 timed steps, 2 rounds
     python benchmarks/bench_lenet5.py --optimizer adam --batch-size 50
@@ -26,10 +26,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-import mnist_backward  # noqa: E402
-import mnist_generateds  # noqa: E402
+from lenet5 import mnist_lenet5_backward as backward  # noqa: E402  (the course's LeNet-5 constants)
 from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
-from lenet5.mnist_lenet5_backward import SPEC  # noqa: E402
+from tfnotes import data as mnist_data  # noqa: E402
+from tfnotes import training  # noqa: E402
 
 TARGET_RATIO = 1.0  # our loop's steps/s over PyTorch eager's
 
@@ -37,7 +37,7 @@ TARGET_RATIO = 1.0  # our loop's steps/s over PyTorch eager's
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--batch-size", type=int, default=SPEC.defaults["BATCH_SIZE"], help="examples per step")
+    p.add_argument("--batch-size", type=int, default=backward.BATCH_SIZE, help="examples per step")
     p.add_argument("--steps", type=int, default=60, help="timed steps per round and side")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds (TensorFlow, then PyTorch)")
     p.add_argument("--optimizer", choices=("gd", "momentum", "adam"), default="gd", help="same on both sides")
@@ -46,13 +46,12 @@ def build_parser():
 
 
 def time_our_loop(args, model_dir):
-    """Steps/s of mnist_backward.train on LeNet-5, warm-up steps left out (the loop measures it itself)."""
-    argv = ["--steps", str(mnist_backward.WARMUP_STEPS + args.steps), "--batch-size", str(args.batch_size),
+    """Steps/s of the shared loop (tfnotes.training.train) on LeNet-5, warm-up steps left out (it measures them)."""
+    argv = ["--steps", str(training.WARMUP_STEPS + args.steps), "--batch-size", str(args.batch_size),
             "--optimizer", args.optimizer, "--seed", str(args.seed), "--model-dir", model_dir, "--fresh",
             "--save-every", "1000000"]
-    targs = mnist_backward.build_parser(SPEC).parse_args(argv)
-    mnist_backward.check_args(targs)
-    result = mnist_backward.train(SPEC, targs, stream=io.StringIO())
+    targs = training.parse_args(backward.MODEL, vars(backward), argv)
+    result = training.train(backward.MODEL, targs, stream=io.StringIO())
     return result["steps_per_sec"]
 
 
@@ -87,7 +86,7 @@ def time_torch(args, images, labels):
     y_all = torch.from_numpy(labels.astype(np.int64))
     params = list(model.parameters())
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
-    lr, reg = SPEC.defaults["LEARNING_RATE_BASE"], SPEC.defaults["REGULARIZER"]
+    lr, reg = backward.LEARNING_RATE_BASE, backward.REGULARIZER
     opt = {"gd": lambda: torch.optim.SGD(params, lr), "momentum": lambda: torch.optim.SGD(params, lr, momentum=0.9),
            "adam": lambda: torch.optim.Adam(params, 0.001)}[args.optimizer]()
     shadows = [p.detach().clone() for p in params]
@@ -102,14 +101,14 @@ def time_torch(args, images, labels):
         loss.backward()
         opt.step()
         with torch.no_grad():
-            decay = min(SPEC.defaults["MOVING_AVERAGE_DECAY"], (1 + i) / (10 + i))
+            decay = min(backward.MOVING_AVERAGE_DECAY, (1 + i) / (10 + i))
             torch._foreach_lerp_(shadows, [p.detach() for p in params], 1 - decay)
 
     model.train()
-    for i in range(mnist_backward.WARMUP_STEPS):
+    for i in range(training.WARMUP_STEPS):
         step(i)
     start = time.perf_counter()
-    for i in range(mnist_backward.WARMUP_STEPS, mnist_backward.WARMUP_STEPS + args.steps):
+    for i in range(training.WARMUP_STEPS, training.WARMUP_STEPS + args.steps):
         step(i)
     return args.steps / (time.perf_counter() - start)
 
@@ -123,23 +122,23 @@ def main(argv=None):
     except ImportError:
         raise SystemExit("error: PyTorch is needed for this benchmark only: pip install torch") from None
     import tensorflow as tf
-    train = mnist_generateds.read_data_sets(one_hot=False, seed=args.seed).train
-    print("LeNet-5 training, batch {}, optimizer {}, {} timed steps per round; TensorFlow {}, PyTorch {} "
-          "({} threads), {} CPU cores".format(args.batch_size, args.optimizer, args.steps, tf.__version__,
-                                             torch.__version__, torch.get_num_threads(), os.cpu_count()))
+    train = mnist_data.read_data_sets(one_hot=False, seed=args.seed).train
+    print(f"LeNet-5 training, batch {args.batch_size}, optimizer {args.optimizer}, {args.steps} timed steps per "
+          f"round; TensorFlow {tf.__version__}, PyTorch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"{os.cpu_count()} CPU cores")
     ours, theirs = [], []
     with tempfile.TemporaryDirectory(prefix="bench_lenet5_") as tmp:
         for r in range(1, args.rounds + 1):
             ours.append(time_our_loop(args, tmp))
             theirs.append(time_torch(args, train.images, train.labels))
-            print("round {}: our loop {:.2f} steps/s, PyTorch eager {:.2f} steps/s".format(r, ours[-1], theirs[-1]),
+            print(f"round {r}: our loop {ours[-1]:.2f} steps/s, PyTorch eager {theirs[-1]:.2f} steps/s",
                   flush=True)
     best_ours, best_theirs = max(ours), max(theirs)
     ratio = best_ours / best_theirs
-    print("best: our loop {:.2f} steps/s ({:.0f} examples/s), PyTorch eager {:.2f} steps/s ({:.0f} examples/s)".format(
-        best_ours, best_ours * args.batch_size, best_theirs, best_theirs * args.batch_size))
-    print("ratio (our loop / PyTorch eager): {:.2f}x (target >= {:.1f}x) {}".format(
-        ratio, TARGET_RATIO, "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"))
+    print(f"best: our loop {best_ours:.2f} steps/s ({best_ours * args.batch_size:.0f} examples/s), "
+          f"PyTorch eager {best_theirs:.2f} steps/s ({best_theirs * args.batch_size:.0f} examples/s)")
+    verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
+    print(f"ratio (our loop / PyTorch eager): {ratio:.2f}x (target >= {TARGET_RATIO:.1f}x) {verdict}")
     return 0
 
 

@@ -16,16 +16,17 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import mnist_generateds as g  # noqa: E402
+from tfnotes import data as mnist_data  # noqa: E402
+from tfnotes import records  # noqa: E402
 
 
 def time_read(path, batch, is_train, seed):
     """Seconds to fetch one full pass (ceil(N/batch) batches) through get_tfrecord, and the images seen."""
     import tensorflow.compat.v1 as tf
-    n = g.count_records(path)
+    n = records.count_records(path)
     steps = -(-n // batch)
     with tf.Graph().as_default():
-        img, label = g.get_tfrecord(batch, isTrain=is_train, path=path, seed=seed)
+        img, label = records.get_tfrecord(batch, isTrain=is_train, path=path, seed=seed)
         with tf.Session() as sess:
             sess.run([img, label])                       # first batch: graph start-up, not reading speed
             start = time.perf_counter()
@@ -38,21 +39,21 @@ def time_read(path, batch, is_train, seed):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-dir", default=g.DEFAULT_DATA_DIR, help="folder with the MNIST .gz files")
+    parser.add_argument("--data-dir", default=mnist_data.DEFAULT_DATA_DIR, help="folder with the MNIST .gz files")
     parser.add_argument("--batch", type=int, default=100, help="batch size for reading back")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed for the shuffled read")
     parser.add_argument("--keep", default=None, help="write the file into this folder and keep it (None: temp)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    train_x, train_y, _, _ = g.load_mnist(args.data_dir, download=False)
+    train_x, train_y, _, _ = mnist_data.load_mnist(args.data_dir, download=False)
     load_s = time.perf_counter() - start
     out_dir = args.keep or tempfile.mkdtemp(prefix="bench_tfrecords_")
-    path = os.path.join(out_dir, g.TRAIN_TFRECORD)
+    path = os.path.join(out_dir, records.TRAIN_TFRECORD)
     try:
         import tensorflow.compat.v1 as tf  # noqa: F401  imported before timing so the write excludes it
         start = time.perf_counter()
-        g.write_tfrecord(path, train_x, train_y, stream=open(os.devnull, "w"))
+        records.write_tfrecord(path, train_x, train_y, stream=open(os.devnull, "w"))
         write_s = time.perf_counter() - start
         ordered_s, n1 = time_read(path, args.batch, False, args.seed)
         shuffled_s, n2 = time_read(path, args.batch, True, args.seed)
@@ -60,14 +61,12 @@ def main(argv=None):
     finally:
         if not args.keep:
             shutil.rmtree(out_dir, ignore_errors=True)
-    print("cpu cores visible: {}".format(os.cpu_count()))
-    print("load IDX (decompress, SHA-256, parse) : {:6.2f} s".format(load_s))
-    print("write 60,000 records ({:.1f} MB)       : {:6.2f} s  ({:,.0f} images/s)".format(
-        size_mb, write_s, len(train_x) / write_s))
-    print("read back, in order, batch {:<4}       : {:6.2f} s  ({:,.0f} images/s, {} images)".format(
-        args.batch, ordered_s, (n1 - args.batch) / ordered_s, n1))
-    print("read back, shuffled, batch {:<4}       : {:6.2f} s  ({:,.0f} images/s, {} images)".format(
-        args.batch, shuffled_s, (n2 - args.batch) / shuffled_s, n2))
+    print(f"cpu cores visible: {os.cpu_count()}")
+    print(f"load IDX (decompress, SHA-256, parse) : {load_s:6.2f} s")
+    print(f"write 60,000 records ({size_mb:.1f} MB)       : {write_s:6.2f} s  ({len(train_x) / write_s:,.0f} images/s)")
+    for how, seconds, n in (("in order", ordered_s, n1), ("shuffled", shuffled_s, n2)):
+        print(f"read back, {how}, batch {args.batch:<4}       : {seconds:6.2f} s  "
+              f"({(n - args.batch) / seconds:,.0f} images/s, {n} images)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "vgg16"))
+# Run as a script (python benchmarks/bench_vgg16.py): the repository root, where the vgg16
+# package is, is not on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
@@ -38,14 +40,15 @@ def memory():
 
 
 def weights_mb():
-    import vgg16 as V
+    from vgg16 import network as V
     return sum(np.prod(w) + np.prod(b) for w, b in V.LAYER_SHAPES.values()) * 4 / MB
 
 
 def build_model(weights_path, course_style):
     """A Vgg16 reading the .npz layer by layer, or the course's way: all in a dict, then constants."""
     import tensorflow.compat.v1 as tf
-    import vgg16 as V
+
+    from vgg16 import network as V
 
     if not course_style:
         return V.Vgg16(V.load_weights(weights_path))
@@ -65,7 +68,8 @@ def build_model(weights_path, course_style):
 def measure(weights_path, batch_size, iters, seed, course_style):
     """Run in a fresh process: memory at each stage and images/s. Returns a dict."""
     import tensorflow.compat.v1 as tf
-    import vgg16 as V
+
+    from vgg16 import network as V
 
     result = {"mode": "course (dict + constants)" if course_style else "variables fed from .npz"}
     result["rss_after_import_mb"] = memory()[0]
@@ -94,7 +98,7 @@ def measure(weights_path, batch_size, iters, seed, course_style):
 
 
 def write_random_weights(folder, seed):
-    import vgg16 as V
+    from vgg16 import network as V
     path = Path(folder) / "random_vgg16.npz"
     start = time.perf_counter()
     V.write_npz(path, V.random_weights(seed))

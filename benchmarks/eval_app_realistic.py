@@ -1,11 +1,12 @@
-"""Accuracy of mnist_app on realistic pictures (MNIST test digits photographed on paper) and the course's ten.
+"""Accuracy of mnist_app on realistic pictures (MNIST test digits photographed on paper) and the samples in pic/.
 
     python benchmarks/eval_app_realistic.py                      # 2000 pictures, fc model in <repo>/model
     python benchmarks/eval_app_realistic.py --count 500 --model-dir /tmp/m --keep /tmp/pics
 
 Prints the accuracy on the realistic pictures (by format), the same network's accuracy on the
 original 28x28 digits of the sample (the ceiling the preprocessing can reach), and the result on
-the ten course pictures in ../shared/data/course_digits/ when that folder is there.
+the ten sample pictures shipped in pic/ (0.png ... 9.png; --samples-dir for another folder whose
+file names start with the true digit).
 """
 import argparse
 import os
@@ -20,11 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-import mnist_app  # noqa: E402
-import mnist_generateds  # noqa: E402
 from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
+from tfnotes import data as mnist_data  # noqa: E402
+from tfnotes import digits, inference  # noqa: E402
+from tfnotes.models import MODELS  # noqa: E402
 
-COURSE_DIGITS = os.path.join(os.path.dirname(ROOT), "shared", "data", "course_digits")
+SAMPLES_DIR = os.path.join(ROOT, "pic")
 
 
 def build_parser():
@@ -32,16 +34,17 @@ def build_parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--count", type=int, default=2000, help="realistic pictures to render")
     p.add_argument("--seed", type=int, default=0, help="drives the choice of digits and their rendering")
-    p.add_argument("--model", choices=mnist_app.MODELS, default="fc", help="network")
+    p.add_argument("--model", choices=tuple(MODELS), default="fc", help="network")
     p.add_argument("--model-dir", default=None, help="checkpoint folder (default: the model's own)")
     p.add_argument("--keep", metavar="DIR", default=None, help="write the pictures here and keep them")
-    p.add_argument("--course-dir", default=COURSE_DIGITS, help="the ten course pictures (file name = digit)")
+    p.add_argument("--samples-dir", default=SAMPLES_DIR,
+                   help="one-digit pictures whose file name is the digit (NAME like 7.png)")
     return p
 
 
 def accuracy_on_files(model, files, labels):
     """(accuracy, wrong [(path, truth, predicted)]) of the app's preprocessing + model on picture files."""
-    batch, entries, _ = mnist_app.prepare_all([(f, None) for f in files])
+    batch, entries, _ = digits.prepare_all([(f, None) for f in files])
     failed = [e for e in entries if "error" in e]
     for e in failed:
         print("  failed:", e["error"])
@@ -57,8 +60,8 @@ def accuracy_on_files(model, files, labels):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _, _, test_x, test_y = mnist_generateds.load_mnist()
-    model = mnist_app.load_model(args.model, args.model_dir)
+    _, _, test_x, test_y = mnist_data.load_mnist()
+    model = inference.load_model(args.model, args.model_dir)
     print(f"model: {model.checkpoint_path} (step {model.step})")
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = args.keep or tmp
@@ -77,11 +80,11 @@ def main(argv=None):
         order = np.random.default_rng(args.seed).permutation(len(test_x))[:args.count]
         ceiling = np.mean(np.argmax(model.predict(test_x[order] / 255.0), axis=1) == test_y[order])
         print(f"same digits as 28x28 MNIST images: {ceiling:.2%} right (the ceiling)")
-    if os.path.isdir(args.course_dir):
-        names = sorted(f for f in os.listdir(args.course_dir) if f[:1].isdigit())
-        files = [os.path.join(args.course_dir, f) for f in names]
+    if os.path.isdir(args.samples_dir):
+        names = sorted(f for f in os.listdir(args.samples_dir) if f[:1].isdigit() and f[1:2] == ".")
+        files = [os.path.join(args.samples_dir, f) for f in names]
         acc, wrong = accuracy_on_files(model, files, [int(f[0]) for f in names])
-        print(f"course pictures: {acc:.0%} right" + "".join(
+        print(f"sample pictures ({args.samples_dir}): {acc:.0%} right" + "".join(
             f"\n  {os.path.basename(p)}: read as {got}" for p, _, got in wrong))
     model.close()
     return 0

@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the repository, its data and ../shared are."""
+"""Test fixtures: where the repository is. Tests read only files in the repository or files they make."""
 import os
 import sys
 from pathlib import Path
@@ -6,8 +6,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# ../shared holds reference files for tests (course pictures, class names).
-SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -20,9 +18,3 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def root():
     return ROOT
 
-
-@pytest.fixture(scope="session")
-def shared():
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: tests need the shared/ folder beside the repository")
-    return SHARED

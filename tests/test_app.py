@@ -10,7 +10,8 @@ from PIL import Image, ImageDraw, ImageOps
 
 import mnist_app
 from benchmarks.realistic_digits import make_realistic_set
-
+from tfnotes import data, digits, pictures
+from tfnotes.errors import ImageError
 
 
 # ---------------------------------------------------------------------------
@@ -18,8 +19,7 @@ from benchmarks.realistic_digits import make_realistic_set
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mnist_test_set():
-    import mnist_generateds
-    _, _, images, labels = mnist_generateds.load_mnist()
+    _, _, images, labels = data.load_mnist()
     return images, labels
 
 
@@ -61,18 +61,18 @@ def png_header_only(width, height):
 # ---------------------------------------------------------------------------
 def test_missing_file(tmp_path):
     path = tmp_path / "nope.png"
-    with pytest.raises(mnist_app.ImageError, match="nope.png: no such file"):
-        mnist_app.load_image(path)
+    with pytest.raises(ImageError, match="nope.png: no such file"):
+        pictures.load_image(path)
 
 
 def test_folder_without_pictures(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    [(name, error)] = mnist_app.expand_inputs([str(tmp_path)])
+    [(name, error)] = digits.expand_inputs([str(tmp_path)])
     assert error and str(tmp_path) in error and "no pictures" in error
 
 
 def test_glob_without_match(tmp_path):
-    [(name, error)] = mnist_app.expand_inputs([str(tmp_path / "*.png")])
+    [(name, error)] = digits.expand_inputs([str(tmp_path / "*.png")])
     assert error and "no file matches" in error
 
 
@@ -80,8 +80,8 @@ def test_glob_without_match(tmp_path):
 def test_non_image_and_empty_file(tmp_path, content, expected):
     path = tmp_path / "digit.png"
     path.write_bytes(content)
-    with pytest.raises(mnist_app.ImageError, match=expected) as info:
-        mnist_app.load_image(path)
+    with pytest.raises(ImageError, match=expected) as info:
+        pictures.load_image(path)
     assert str(path) in str(info.value)
 
 
@@ -90,52 +90,52 @@ def test_truncated_picture(tmp_path):
     drawn_digit().save(buf, "JPEG", quality=90)
     path = tmp_path / "cut.jpg"
     path.write_bytes(buf.getvalue()[:len(buf.getvalue()) // 2])
-    with pytest.raises(mnist_app.ImageError, match="cut.jpg: damaged"):
-        mnist_app.load_image(path)
+    with pytest.raises(ImageError, match="cut.jpg: damaged"):
+        pictures.load_image(path)
 
 
 @pytest.mark.parametrize("color", [255, 0, 128])
 def test_blank_picture(tmp_path, color):
     path = tmp_path / f"blank{color}.png"
     Image.new("L", (120, 90), color).save(path)
-    with pytest.raises(mnist_app.ImageError, match=rf"blank{color}.png: no digit found"):
-        mnist_app.preprocess(mnist_app.load_image(path), name=str(path))
+    with pytest.raises(ImageError, match=rf"blank{color}.png: no digit found"):
+        pictures.preprocess(pictures.load_image(path), name=str(path))
 
 
 def test_faint_noise_is_blank(tmp_path):
     rng = np.random.default_rng(0)
     noise = np.clip(200 + rng.normal(0, 2, (100, 100)), 0, 255).astype(np.uint8)
-    with pytest.raises(mnist_app.ImageError, match="noise.png: no digit found"):
-        mnist_app.preprocess(Image.fromarray(noise), name="noise.png")
+    with pytest.raises(ImageError, match="noise.png: no digit found"):
+        pictures.preprocess(Image.fromarray(noise), name="noise.png")
 
 
 @pytest.mark.parametrize("side", [7000, 20000])   # over our limit; over PIL's own error limit too
 def test_decompression_bomb(tmp_path, side):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header_only(side, side))
-    with pytest.raises(mnist_app.ImageError, match="bomb.png: .*(over the limit|decompression bomb)"):
-        mnist_app.load_image(path)
+    with pytest.raises(ImageError, match="bomb.png: .*(over the limit|decompression bomb)"):
+        pictures.load_image(path)
 
 
 def test_own_pixel_limit(tmp_path):
     path = tmp_path / "d.png"
     drawn_digit().save(path)
-    with pytest.raises(mnist_app.ImageError, match="over the limit of 1,000"):
-        mnist_app.load_image(path, max_pixels=1000)
+    with pytest.raises(ImageError, match="over the limit of 1,000"):
+        pictures.load_image(path, max_pixels=1000)
 
 
 def test_animated_gif(tmp_path):
     path = tmp_path / "anim.gif"
     frames = [drawn_digit(), ImageOps.invert(drawn_digit())]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    with pytest.raises(mnist_app.ImageError, match="anim.gif: animated picture .2 frames"):
-        mnist_app.load_image(path)
+    with pytest.raises(ImageError, match="anim.gif: animated picture .2 frames"):
+        pictures.load_image(path)
 
 
 def test_still_gif_is_fine(tmp_path):
     path = tmp_path / "still.gif"
     drawn_digit().save(path)
-    assert mnist_app.preprocess(mnist_app.load_image(path)).shape == (28, 28)
+    assert pictures.preprocess(pictures.load_image(path)).shape == (28, 28)
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def synthetic_pictures(images):
 
 def test_invariants(mnist_test_set):
     for img in synthetic_pictures(mnist_test_set[0]):
-        x = mnist_app.preprocess(img)
+        x = pictures.preprocess(img)
         assert x.shape == (28, 28) and x.dtype == np.float32
         assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() == pytest.approx(1.0)
         cy, cx = centre_of_mass(x)
@@ -162,31 +162,31 @@ def test_invariants(mnist_test_set):
 
 def test_inverted_colours_give_the_same_input(mnist_test_set):
     for img in synthetic_pictures(mnist_test_set[0]):
-        a = mnist_app.preprocess(img)
-        b = mnist_app.preprocess(ImageOps.invert(img))
+        a = pictures.preprocess(img)
+        b = pictures.preprocess(ImageOps.invert(img))
         np.testing.assert_allclose(a, b, atol=0.01)     # 8-bit rounding in the resizes, nothing more
 
 
 def test_mnist_digit_comes_back_almost_unchanged(mnist_test_set):
     images = mnist_test_set[0]
     for i in range(10):
-        x = mnist_app.preprocess(Image.fromarray(images[i]))      # light ink on black, as MNIST stores it
+        x = pictures.preprocess(Image.fromarray(images[i]))      # light ink on black, as MNIST stores it
         assert aligned_diff(x, images[i] / 255.0) < 0.05, i
 
 
 def test_aspect_ratio_is_kept():
-    tall = mnist_app.preprocess(drawn_digit(90, 260, stroke=14))
+    tall = pictures.preprocess(drawn_digit(90, 260, stroke=14))
     h, w = box_sides(tall)
     wide = Image.new("L", (400, 200), 240)
     ImageDraw.Draw(wide).line([(40, 100), (360, 100)], fill=20, width=30)   # a dash, 320 x 30
-    h2, w2 = box_sides(mnist_app.preprocess(wide))
+    h2, w2 = box_sides(pictures.preprocess(wide))
     assert w2 == 20 and h2 <= 4
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "I;16", "L", "CMYK", "LA", "1"])
 def test_every_mode_gives_the_same_digit(mode):
     grey = drawn_digit()
-    ref = mnist_app.preprocess(grey)
+    ref = pictures.preprocess(grey)
     if mode == "RGBA":         # transparent paper: the ink alone, over white
         img = Image.new("RGBA", grey.size, (0, 0, 0, 0))
         img.putalpha(ImageOps.invert(grey).point(lambda v: min(255, v * 255 // 195)))
@@ -199,7 +199,7 @@ def test_every_mode_gives_the_same_digit(mode):
     else:
         img = grey.convert(mode)
     assert img.mode == mode
-    x = mnist_app.preprocess(img)
+    x = pictures.preprocess(img)
     assert np.abs(x - ref).mean() < 0.03, mode
 
 
@@ -211,12 +211,12 @@ def test_exif_orientation(tmp_path, orientation, stored):
     exif[0x0112] = orientation
     path = tmp_path / f"rot{orientation}.png"
     upright.transpose(stored).save(path, exif=exif.tobytes())
-    x = mnist_app.preprocess(mnist_app.load_image(path))
-    np.testing.assert_allclose(x, mnist_app.preprocess(upright), atol=1e-4)
+    x = pictures.preprocess(pictures.load_image(path))
+    np.testing.assert_allclose(x, pictures.preprocess(upright), atol=1e-4)
 
 
 def test_uneven_light_specks_and_frame():
-    clean = mnist_app.preprocess(drawn_digit(240, 260))
+    clean = pictures.preprocess(drawn_digit(240, 260))
     arr = np.asarray(drawn_digit(240, 260), np.float32)
     ramp = np.linspace(0.45, 1.0, arr.shape[1])[None, :]              # light falls off to the left
     arr = arr * ramp
@@ -227,7 +227,7 @@ def test_uneven_light_specks_and_frame():
     d.rectangle([3, 3, 236, 256], outline=30, width=3)                # a drawn frame
     for x, y in [(30, 40), (200, 220), (60, 230), (210, 30)]:         # specks
         d.ellipse([x, y, x + 2, y + 2], fill=20)
-    x = mnist_app.preprocess(img)
+    x = pictures.preprocess(img)
     assert np.abs(x - clean).mean() < 0.03
 
 
@@ -242,7 +242,7 @@ def test_realistic_pictures_recover_the_digit(tmp_path, mnist_test_set):
     diffs = []
     for (path, label), i in zip(written, order):
         assert label == labels[i]
-        x = mnist_app.preprocess(mnist_app.load_image(path))
+        x = pictures.preprocess(pictures.load_image(path))
         diffs.append(aligned_diff(x, images[i] / 255.0))
     # A blank 28x28 would be ~0.13 away, another digit ~0.15.
     assert np.median(diffs) < 0.04 and max(diffs) < 0.08, np.round(diffs, 3)
@@ -264,36 +264,36 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pictures(tmp_path_factory, mnist_test_set):
+def realistic(tmp_path_factory, mnist_test_set):
     folder = tmp_path_factory.mktemp("app_pictures")
     return make_realistic_set(folder, *mnist_test_set, 12, seed=5)
 
 
-def test_end_to_end_json(model_dir, pictures, shared, tmp_path, capsys):
-    course = shared / "data" / "course_digits"
+def test_end_to_end_json(model_dir, realistic, root, tmp_path, capsys):
+    shipped = [str(root / "pic" / f"{d}.png") for d in range(10)]   # the repository's sample pictures
     bad = tmp_path / "bad.png"
     bad.write_text("not a picture")
-    args = [str(course), *(p for p, _ in pictures), str(tmp_path / "missing.png"), str(bad),
+    args = [*shipped, *(p for p, _ in realistic), str(tmp_path / "missing.png"), str(bad),
             "--model-dir", model_dir, "--json", "--top-k", "3"]
     assert mnist_app.main(args) == 1                  # some pictures failed ...
     out, err = capsys.readouterr()
     found = json.loads(out)
-    assert len(found) == 10 + len(pictures) + 2       # ... and the others were still predicted
+    assert len(found) == 10 + len(realistic) + 2       # ... and the others were still predicted
     assert "missing.png: no such file" in found[-2]["error"] and "bad.png: not a picture" in found[-1]["error"]
     assert "missing.png" in err and "bad.png" in err
     ok = found[:-2]
     for r in ok:
         assert 0 <= r["digit"] <= 9 and 0 < r["confidence"] <= 1 and len(r["top"]) == 3
         assert r["top"][0] == [r["digit"], r["confidence"]] and r["top"][0][1] >= r["top"][1][1]
-    truth = list(range(10)) + [label for _, label in pictures]
+    truth = list(range(10)) + [label for _, label in realistic]
     right = sum(r["digit"] == t for r, t in zip(ok, truth))
     # A short training run is far from the full model, but it must read most of these.
     assert right >= 0.75 * len(ok), (right, len(ok))
 
 
-def test_end_to_end_lines_and_debug(model_dir, pictures, tmp_path, capsys):
+def test_end_to_end_lines_and_debug(model_dir, realistic, tmp_path, capsys):
     debug = tmp_path / "debug"
-    paths = [p for p, _ in pictures[:3]]
+    paths = [p for p, _ in realistic[:3]]
     assert mnist_app.main([*paths, "--model-dir", model_dir, "--save-debug", str(debug)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
@@ -305,8 +305,8 @@ def test_end_to_end_lines_and_debug(model_dir, pictures, tmp_path, capsys):
         assert img.width > 2 * img.height
 
 
-def test_interactive_like_the_lesson(model_dir, pictures, monkeypatch, capsys):
-    answers = iter(["two", "2", pictures[0][0], pictures[1][0]])
+def test_interactive_like_the_lesson(model_dir, realistic, monkeypatch, capsys):
+    answers = iter(["two", "2", realistic[0][0], realistic[1][0]])
     asked = []
     monkeypatch.setattr("builtins.input", lambda prompt="": asked.append(prompt) or next(answers))
     assert mnist_app.main(["--model-dir", model_dir]) == 0
@@ -327,13 +327,13 @@ def test_no_checkpoint_names_the_training_command(tmp_path, capsys, model, comma
 def test_digit_touching_the_edges_is_kept(mnist_test_set):
     # A digit cropped tightly touches three or four edges, like a frame; it must not be dropped.
     img = drawn_digit()
-    ref = mnist_app.preprocess(img)
+    ref = pictures.preprocess(img)
     tight = img.crop(ImageOps.invert(img).getbbox())
-    assert aligned_diff(mnist_app.preprocess(tight), ref) < 0.03
+    assert aligned_diff(pictures.preprocess(tight), ref) < 0.03
     images = mnist_test_set[0]
     for i in (2, 5):                                       # two thin "1"s from MNIST's test set
         rows, cols = np.nonzero(images[i])
         crop = images[i][rows.min():rows.max() + 1, cols.min():cols.max() + 1]
         img = ImageOps.invert(Image.fromarray(crop)).resize((crop.shape[1] * 6, crop.shape[0] * 6))
-        assert aligned_diff(mnist_app.preprocess(img), images[i] / 255.0) < 0.05, i
+        assert aligned_diff(pictures.preprocess(img), images[i] / 255.0) < 0.05, i
 

@@ -1,6 +1,5 @@
 """Tests of basics/: every lesson script runs with few steps, and the numbers the course
 published come back to 1e-5."""
-import os
 import runpy
 import subprocess
 import sys
@@ -9,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from basics import (back_propagation, forward_propagation, learning_rate, loss_functions,
-                    moving_average, regularization)
+from basics import back_propagation, forward_propagation, learning_rate, loss_functions, moving_average, regularization
 from basics.opt4_8 import backward, forward, generateds, plotting
 
 TOL = 1e-5
@@ -210,7 +208,7 @@ def test_forward_collects_l2_only_when_asked():
 # ---- command line -----------------------------------------------------------------------
 
 SCRIPTS = ["forward_propagation.py", "back_propagation.py", "loss_functions.py", "learning_rate.py",
-           "moving_average.py", "regularization.py", os.path.join("opt4_8", "backward.py")]
+           "moving_average.py", "regularization.py", "opt4_8/backward.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

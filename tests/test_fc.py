@@ -16,6 +16,9 @@ import tensorflow.compat.v1 as tf
 import mnist_backward
 import mnist_forward
 import mnist_test
+from tfnotes import checkpoints, evaluation, inference, training
+from tfnotes.errors import ConfigError, NoCheckpointError
+from tfnotes.models import MODELS
 
 LOSS_LINE = re.compile(r"After (\d+) training step\(s\), loss on training batch is (\d[0-9.eE+-]*?)\.? ")
 ACC_LINE = re.compile(r"After (\d+) training step\(s\), test accuracy = ([0-9.]+)")
@@ -76,7 +79,7 @@ def test_in_graph_batches_visit_every_example_once_per_epoch():
     images = np.arange(n * 784, dtype=np.float32).reshape(n, 784)
     with tf.Graph().as_default():
         step = tf.placeholder(tf.int64, [])
-        x, y, feed = mnist_backward.in_graph_batches(images, np.arange(n), batch, step, seed=5)
+        x, y, feed = training.in_graph_batches(images, np.arange(n), batch, step, seed=5)
         with tf.Session() as sess:
             sess.run(tf.local_variables_initializer(), feed)
             epochs = [np.concatenate([sess.run(y, {step: e * 3 + k}) for k in range(3)]) for e in range(3)]
@@ -91,7 +94,7 @@ def test_in_graph_batches_visit_every_example_once_per_epoch():
 
 def test_list_checkpoints_trusts_only_the_savers_index(tmp_path):
     with tf.Graph().as_default():
-        v = tf.get_variable("v", [3])
+        tf.get_variable("v", [3])
         saver = tf.train.Saver(save_relative_paths=True)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
@@ -100,26 +103,28 @@ def test_list_checkpoints_trusts_only_the_savers_index(tmp_path):
     # A save cut short: files exist, but the `checkpoint` index was never updated to list them.
     (tmp_path / "mnist_model-30.index").write_bytes(b"half")
     (tmp_path / "mnist_model-30.data-00000-of-00001").write_bytes(b"")
-    assert [mnist_backward.checkpoint_step(p) for p in mnist_backward.list_checkpoints(str(tmp_path))] == [20, 10]
+    assert [checkpoints.checkpoint_step(p) for p in checkpoints.list_checkpoints(str(tmp_path))] == [20, 10]
     # A listed checkpoint whose files are gone is skipped.
     for f in tmp_path.glob("mnist_model-20.*"):
         f.unlink()
-    assert [mnist_backward.checkpoint_step(p) for p in mnist_backward.list_checkpoints(str(tmp_path))] == [10]
+    assert [checkpoints.checkpoint_step(p) for p in checkpoints.list_checkpoints(str(tmp_path))] == [10]
 
 
-def test_bad_flag_values_are_rejected_by_name(tmp_path):
-    with pytest.raises(SystemExit, match="--batch-size"):
-        mnist_backward.main(["--batch-size", "0", "--model-dir", str(tmp_path)])
-    with pytest.raises(SystemExit, match="--learning-rate-decay"):
-        mnist_backward.main(["--learning-rate-decay", "1.5", "--model-dir", str(tmp_path)])
+def test_bad_flag_values_are_rejected_by_name(tmp_path, capsys):
+    assert mnist_backward.main(["--batch-size", "0", "--model-dir", str(tmp_path)]) == 1
+    assert "error: --batch-size must be positive, got 0" in capsys.readouterr().err
+    assert mnist_backward.main(["--learning-rate-decay", "1.5", "--model-dir", str(tmp_path)]) == 1
+    assert "error: --learning-rate-decay must be in (0, 1], got 1.5" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--batch-size"):  # the library raises; only main() prints
+        mnist_backward.backward(training.parse_args(MODELS["fc"], vars(mnist_backward), ["--batch-size", "0"]))
 
 
 def test_mnist_test_without_checkpoint_says_to_train(tmp_path, capsys):
     assert mnist_test.main(["--once", "--model-dir", str(tmp_path)]) == 1
     assert "run training first" in capsys.readouterr().err
     assert mnist_test.main(["--model-dir", str(tmp_path), "--timeout", "1"]) == 1
-    with pytest.raises(mnist_test.NoCheckpointError, match="python mnist_backward.py"):
-        mnist_test.load_model(model_dir=str(tmp_path))
+    with pytest.raises(NoCheckpointError, match="python mnist_backward.py"):
+        inference.load_model(model_dir=str(tmp_path))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ def test_short_run_lowers_the_loss_and_scores_well(short_run, capsys):
     loss = losses(out)
     assert sorted(loss) == [50, 100, 150, 200, 250, 300]
     assert loss[300] < 0.7 * loss[50]
-    status = mnist_backward.read_status(str(model_dir))
+    status = checkpoints.read_status(str(model_dir))
     assert status["status"] == "finished" and status["step"] == 300
     tags = {}
     for events in model_dir.glob("events.out.tfevents.*"):
@@ -155,9 +160,9 @@ def test_short_run_lowers_the_loss_and_scores_well(short_run, capsys):
     (step, acc), = ACC_LINE.findall(capsys.readouterr().out)
     assert int(step) == 300 and float(acc) > 0.85       # chance is 0.10
     assert (model_dir / "test_accuracy.png").stat().st_size > 1000
-    rows = mnist_test.read_history(str(model_dir))
+    rows = evaluation.read_history(str(model_dir))
     assert float(rows[300]["accuracy"]) == pytest.approx(float(acc), abs=1e-4)
-    with mnist_test.load_model(model_dir=str(model_dir)) as model:
+    with inference.load_model(model_dir=str(model_dir)) as model:
         probs = model.predict(np.zeros((3, 28, 28), np.float32))
     assert model.step == 300 and probs.shape == (3, 10)
     np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
@@ -184,21 +189,21 @@ def test_fresh_moves_the_old_run_aside(short_run, tmp_path, capsys):
     assert code == 0 and "moved the previous run" in out and "resumed" not in out
     old, = (tmp_path / "previous").iterdir()
     assert (old / "mnist_model-20.index").exists()
-    assert [mnist_backward.checkpoint_step(p) for p in mnist_backward.list_checkpoints(str(old))] == [20]
-    assert mnist_backward.checkpoint_step(mnist_backward.list_checkpoints(str(tmp_path))[0]) == 10
+    assert [checkpoints.checkpoint_step(p) for p in checkpoints.list_checkpoints(str(old))] == [20]
+    assert checkpoints.checkpoint_step(checkpoints.list_checkpoints(str(tmp_path))[0]) == 10
 
 
 def test_vanished_checkpoint_is_skipped(short_run, monkeypatch, capsys):
     model_dir, _ = short_run
     gone = str(model_dir / "mnist_model-77")  # listed, but deleted before it could be restored
-    real = mnist_backward.list_checkpoints(str(model_dir))
-    monkeypatch.setattr(mnist_backward, "list_checkpoints", lambda d: [gone] + real)
-    evaluator = mnist_test.Evaluator(mnist_backward.FC, np.zeros((5, 784), np.float32), np.zeros(5, np.int64))
+    real = checkpoints.list_checkpoints(str(model_dir))
+    monkeypatch.setattr(evaluation, "list_checkpoints", lambda d: [gone] + real)
+    evaluator = evaluation.Evaluator(MODELS["fc"], np.zeros((5, 784), np.float32), np.zeros(5, np.int64))
     try:
-        step = mnist_test.evaluate_new(evaluator, str(model_dir), {}, sys.stdout)
+        step = evaluation.evaluate_new(evaluator, str(model_dir), {}, sys.stdout)
     finally:
         evaluator.close()
-    assert step == mnist_backward.checkpoint_step(real[0])
+    assert step == checkpoints.checkpoint_step(real[0])
     assert "deleted before it could be read" in capsys.readouterr().out
 
 
@@ -232,23 +237,23 @@ def test_sigterm_saves_and_mnist_test_follows_the_run_to_its_end(root, tmp_path,
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 128 + signal.SIGTERM, out
     assert "stopped by signal" in out and "Traceback" not in out
-    status = mnist_backward.read_status(str(tmp_path))
-    saved = mnist_backward.list_checkpoints(str(tmp_path))
+    status = checkpoints.read_status(str(tmp_path))
+    saved = checkpoints.list_checkpoints(str(tmp_path))
     assert status["status"] == "interrupted" and saved
-    stopped_at = mnist_backward.checkpoint_step(saved[0])
+    stopped_at = checkpoints.checkpoint_step(saved[0])
     assert stopped_at == status["step"] > 0
-    with mnist_test.load_model(model_dir=str(tmp_path)) as model:  # the checkpoint restores
+    with inference.load_model(model_dir=str(tmp_path)) as model:  # the checkpoint restores
         assert model.step == stopped_at
 
     final = stopped_at + 100
     code, out = train(capsys, tmp_path, "--steps", final, "--save-every", 50)
-    assert code == 0 and "resumed from step {}".format(stopped_at) in out
+    assert code == 0 and f"resumed from step {stopped_at}" in out
     follower.join(timeout=150)
     follow_out = follow_out.getvalue()
     assert not follower.is_alive() and result["code"] == 0, follow_out
     steps = [int(s) for s, _ in ACC_LINE.findall(follow_out)]
     assert steps and steps[-1] == final and len(steps) == len(set(steps))  # each checkpoint once
-    assert "training finished at step {}".format(final) in follow_out
+    assert f"training finished at step {final}" in follow_out
 
 
 def test_sigkill_resumes_from_the_newest_complete_checkpoint(root, tmp_path, capsys):
@@ -259,13 +264,13 @@ def test_sigkill_resumes_from_the_newest_complete_checkpoint(root, tmp_path, cap
         if line.startswith("training fc"):
             break
     deadline = time.monotonic() + 120
-    while len(mnist_backward.list_checkpoints(str(tmp_path))) < 3 and time.monotonic() < deadline:
+    while len(checkpoints.list_checkpoints(str(tmp_path))) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.37)
     proc.kill()
     proc.communicate(timeout=60)
-    listed = mnist_backward.list_checkpoints(str(tmp_path))
+    listed = checkpoints.list_checkpoints(str(tmp_path))
     assert len(listed) >= 3
-    newest = mnist_backward.checkpoint_step(listed[0])
+    newest = checkpoints.checkpoint_step(listed[0])
     code, out = train(capsys, tmp_path, "--steps", newest + 5, "--save-every", 5)
-    assert code == 0 and "resumed from step {} ".format(newest) in out and "warning" not in out, out
+    assert code == 0 and f"resumed from step {newest} " in out and "warning" not in out, out

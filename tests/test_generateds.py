@@ -1,10 +1,9 @@
-"""Tests of the MNIST data layer (mnist_generateds.py): loading, checks, download, TFRecords, CLI."""
+"""Tests of the MNIST data layer (mnist_generateds.py, tfnotes/data.py, tfnotes/records.py): loading, checks,
+download, TFRecords, CLI."""
 import functools
 import gzip
 import http.server
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -13,6 +12,9 @@ import pytest
 from PIL import Image
 
 import mnist_generateds as g
+from tfnotes import data as mnist_data
+from tfnotes import pictures, records
+from tfnotes.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = "t10k-labels-idx1-ubyte"   # the smallest MNIST file, for tests that damage or download one
@@ -20,31 +22,31 @@ SMALL = "t10k-labels-idx1-ubyte"   # the smallest MNIST file, for tests that dam
 
 @pytest.fixture(scope="module")
 def mnist():
-    return g.read_data_sets(seed=0)
+    return mnist_data.read_data_sets(seed=0)
 
 
 @pytest.fixture(scope="module")
 def raw():
-    return g.load_mnist()
+    return mnist_data.load_mnist()
 
 
 @pytest.fixture
 def fast_load(monkeypatch, raw):
     """read_data_sets on the already verified arrays, for tests of its options rather than of loading."""
-    monkeypatch.setattr(g, "load_mnist", lambda *a, **k: raw)
+    monkeypatch.setattr(mnist_data, "load_mnist", lambda *a, **k: raw)
 
 
 def _content(name):
-    with gzip.open(os.path.join(g.DEFAULT_DATA_DIR, name + ".gz"), "rb") as f:
+    with gzip.open(os.path.join(mnist_data.DEFAULT_DATA_DIR, name + ".gz"), "rb") as f:
         return f.read()
 
 
 def _link_data(folder, skip=()):
     """A data folder holding links to the shipped MNIST files (except `skip`)."""
     folder.mkdir(exist_ok=True)
-    for name in g.MNIST_FILES:
+    for name in mnist_data.MNIST_FILES:
         if name not in skip:
-            os.symlink(os.path.join(g.DEFAULT_DATA_DIR, name + ".gz"), folder / (name + ".gz"))
+            os.symlink(os.path.join(mnist_data.DEFAULT_DATA_DIR, name + ".gz"), folder / (name + ".gz"))
     return folder
 
 
@@ -55,8 +57,8 @@ def _leftovers(folder):
 # --- read_data_sets ----------------------------------------------------------------------------------------
 
 def test_default_data_dir_is_repo_data():
-    assert g.resolve_data_dir() == os.path.join(ROOT, "data") or "MNIST_DATA_DIR" in os.environ
-    assert os.path.isabs(g.DEFAULT_DATA_DIR)
+    assert mnist_data.resolve_data_dir() == os.path.join(ROOT, "data") or "MNIST_DATA_DIR" in os.environ
+    assert os.path.isabs(mnist_data.DEFAULT_DATA_DIR)
 
 
 def test_split_sizes_and_first_labels(mnist):
@@ -73,11 +75,11 @@ def test_split_sizes_and_first_labels(mnist):
 
 
 def test_integer_labels_and_validation_size(raw, fast_load):
-    d = g.read_data_sets(one_hot=False, validation_size=0)
+    d = mnist_data.read_data_sets(one_hot=False, validation_size=0)
     assert d.train.num_examples == 60000 and d.validation.num_examples == 0
     assert np.array_equal(d.train.labels, raw[1]) and np.array_equal(d.test.labels, raw[3])
     with pytest.raises(ValueError, match="validation_size"):
-        g.read_data_sets(validation_size=60001)
+        mnist_data.read_data_sets(validation_size=60001)
 
 
 def test_train_mean_is_mnist_fingerprint(raw, mnist):
@@ -89,7 +91,7 @@ def test_train_mean_is_mnist_fingerprint(raw, mnist):
 
 def test_next_batch_covers_each_epoch_once():
     n = 10
-    ds = g.DataSet(np.arange(n, dtype=np.float32)[:, None], np.arange(n), seed=4)
+    ds = mnist_data.DataSet(np.arange(n, dtype=np.float32)[:, None], np.arange(n), seed=4)
     seen = np.concatenate([ds.next_batch(3)[1] for _ in range(10)])   # 30 = 3 epochs, batches cross epochs
     epochs = seen.reshape(3, n)
     for epoch in epochs:
@@ -101,9 +103,9 @@ def test_next_batch_covers_each_epoch_once():
 
 
 def test_next_batch_same_seed_same_order(mnist, fast_load):
-    again = g.read_data_sets(seed=0).validation
-    other = g.read_data_sets(seed=1).validation
-    fresh = g.read_data_sets(seed=0).validation
+    again = mnist_data.read_data_sets(seed=0).validation
+    other = mnist_data.read_data_sets(seed=1).validation
+    fresh = mnist_data.read_data_sets(seed=0).validation
     a = [again.next_batch(500)[0] for _ in range(10)]
     b = [fresh.next_batch(500)[0] for _ in range(10)]
     c = other.next_batch(500)[0]
@@ -119,7 +121,7 @@ def test_next_batch_same_seed_same_order(mnist, fast_load):
 
 def test_uncompressed_file_is_accepted(tmp_path):
     (tmp_path / SMALL).write_bytes(_content(SMALL))
-    labels = g.load_idx(SMALL, str(tmp_path), download=False)
+    labels = mnist_data.load_idx(SMALL, str(tmp_path), download=False)
     assert labels.shape == (10000,) and list(labels[:3]) == [7, 2, 1]
 
 
@@ -128,8 +130,8 @@ def test_corrupted_file_is_a_clear_error(tmp_path):
     content[500] = (content[500] + 1) % 10          # still a valid digit: only the checksum can tell
     with gzip.open(tmp_path / (SMALL + ".gz"), "wb") as f:
         f.write(bytes(content))
-    with pytest.raises(g.DataError) as e:
-        g.load_idx(SMALL, str(tmp_path), download=False)
+    with pytest.raises(DataError) as e:
+        mnist_data.load_idx(SMALL, str(tmp_path), download=False)
     msg = str(e.value)
     assert str(tmp_path / (SMALL + ".gz")) in msg and "SHA-256" in msg and "download" in msg
 
@@ -139,37 +141,37 @@ def test_corrupted_file_stops_read_data_sets(tmp_path):
     content = bytearray(_content(SMALL))
     content[8] = 9 - content[8]
     (tmp_path / SMALL).write_bytes(bytes(content))
-    with pytest.raises(g.DataError, match="corrupted"):
-        g.read_data_sets(str(tmp_path), download=False)
+    with pytest.raises(DataError, match="corrupted"):
+        mnist_data.read_data_sets(str(tmp_path), download=False)
 
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_truncated_file_is_a_clear_error(tmp_path, gz):
     if gz:
-        data = (g.DEFAULT_DATA_DIR + "/" + SMALL + ".gz")
+        data = (mnist_data.DEFAULT_DATA_DIR + "/" + SMALL + ".gz")
         raw = open(data, "rb").read()
         target = tmp_path / (SMALL + ".gz")
         target.write_bytes(raw[: len(raw) // 2])
     else:
         target = tmp_path / SMALL
         target.write_bytes(_content(SMALL)[:5000])
-    with pytest.raises(g.DataError) as e:
-        g.load_idx(SMALL, str(tmp_path), download=False)
+    with pytest.raises(DataError) as e:
+        mnist_data.load_idx(SMALL, str(tmp_path), download=False)
     assert str(target) in str(e.value) and "truncated" in str(e.value)
 
 
 def test_wrong_file_is_named(tmp_path):
     (tmp_path / SMALL).write_bytes(_content("train-labels-idx1-ubyte"))   # right magic, wrong size
-    with pytest.raises(g.DataError, match="header says shape"):
-        g.load_idx(SMALL, str(tmp_path), download=False)
+    with pytest.raises(DataError, match="header says shape"):
+        mnist_data.load_idx(SMALL, str(tmp_path), download=False)
     (tmp_path / SMALL).write_bytes(b"\x00" * 20000)
-    with pytest.raises(g.DataError, match="magic number 0"):
-        g.load_idx(SMALL, str(tmp_path), download=False)
+    with pytest.raises(DataError, match="magic number 0"):
+        mnist_data.load_idx(SMALL, str(tmp_path), download=False)
 
 
 def test_missing_file_without_download_names_folder(tmp_path):
-    with pytest.raises(g.DataError) as e:
-        g.read_data_sets(str(tmp_path), download=False)
+    with pytest.raises(DataError) as e:
+        mnist_data.read_data_sets(str(tmp_path), download=False)
     assert str(tmp_path) in str(e.value) and ".gz" in str(e.value)
 
 
@@ -186,7 +188,7 @@ def mirror(tmp_path):
     site = tmp_path / "site"
     for sub in ("good", "bad", "empty"):
         (site / sub).mkdir(parents=True)
-    raw = open(os.path.join(g.DEFAULT_DATA_DIR, SMALL + ".gz"), "rb").read()
+    raw = open(os.path.join(mnist_data.DEFAULT_DATA_DIR, SMALL + ".gz"), "rb").read()
     (site / "good" / (SMALL + ".gz")).write_bytes(raw)
     content = bytearray(_content(SMALL))
     content[100] = (content[100] + 3) % 10
@@ -194,7 +196,7 @@ def mirror(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    base = "http://127.0.0.1:{}/".format(server.server_address[1])
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
     yield {sub: base + sub + "/" for sub in ("good", "bad", "empty")}
     server.shutdown()
     server.server_close()
@@ -202,9 +204,9 @@ def mirror(tmp_path):
 
 def test_download_verifies_and_falls_back(tmp_path, mirror, capsys):
     out = tmp_path / "data"
-    path = g.download_file(SMALL, str(out), mirrors=[mirror["bad"], mirror["empty"], mirror["good"]])
+    path = mnist_data.download_file(SMALL, str(out), mirrors=[mirror["bad"], mirror["empty"], mirror["good"]])
     assert path == str(out / (SMALL + ".gz"))
-    assert list(g.load_idx(SMALL, str(out), download=False)[:3]) == [7, 2, 1]
+    assert list(mnist_data.load_idx(SMALL, str(out), download=False)[:3]) == [7, 2, 1]
     err = capsys.readouterr().err
     assert "SHA-256" in err and "404" in err and "saved" in err
     assert _leftovers(out) == []
@@ -212,8 +214,9 @@ def test_download_verifies_and_falls_back(tmp_path, mirror, capsys):
 
 def test_download_checksum_failure_leaves_nothing(tmp_path, mirror):
     out = tmp_path / "data"
-    with pytest.raises(g.DataError) as e:
-        g.download_file(SMALL, str(out), mirrors=[mirror["bad"], mirror["empty"]], stream=open(os.devnull, "w"))
+    with pytest.raises(DataError) as e:
+        mnist_data.download_file(SMALL, str(out), mirrors=[mirror["bad"], mirror["empty"]],
+                                 stream=open(os.devnull, "w"))
     assert mirror["bad"] in str(e.value) and mirror["empty"] in str(e.value) and str(out) in str(e.value)
     assert os.listdir(out) == []
 
@@ -222,7 +225,7 @@ def test_read_data_sets_downloads_missing_file_via_env(tmp_path, mirror, monkeyp
     data = _link_data(tmp_path / "data", skip=[SMALL])
     monkeypatch.setenv("MNIST_MIRRORS", mirror["empty"] + " " + mirror["good"])
     monkeypatch.setenv("MNIST_DATA_DIR", str(data))
-    d = g.read_data_sets(one_hot=False)
+    d = mnist_data.read_data_sets(one_hot=False)
     assert list(d.test.labels[:3]) == [7, 2, 1]
     assert (data / (SMALL + ".gz")).is_file() and _leftovers(data) == []
 
@@ -234,8 +237,8 @@ def test_no_network_fails_fast_and_says_where(tmp_path):
     port = s.getsockname()[1]
     s.close()                                      # nothing listens there now
     start = time.time()
-    with pytest.raises(g.DataError) as e:
-        g.read_data_sets(str(tmp_path / "none"), mirrors=["http://127.0.0.1:{}/".format(port)])
+    with pytest.raises(DataError) as e:
+        mnist_data.read_data_sets(str(tmp_path / "none"), mirrors=[f"http://127.0.0.1:{port}/"])
     assert time.time() - start < 5
     assert "copy the four MNIST files" in str(e.value) and str(tmp_path / "none") in str(e.value)
 
@@ -253,15 +256,15 @@ def idx_tfrecords(tmp_path_factory, raw):
     train_x, train_y, test_x, test_y = raw
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_DATA_DIR", str(data))
-        mp.setattr(g, "load_mnist", lambda data_dir, *a: (train_x[:6000], train_y[:6000], test_x, test_y)
+        mp.setattr(records, "load_mnist", lambda data_dir, *a: (train_x[:6000], train_y[:6000], test_x, test_y)
                    if data_dir == str(data) else pytest.fail("wrong data folder " + str(data_dir)))
         assert g.main([]) == 0
     return data
 
 
 def test_default_run_writes_both_files(idx_tfrecords):
-    assert g.count_records(str(idx_tfrecords / "mnist_train.tfrecords")) == 6000
-    assert g.count_records(str(idx_tfrecords / "mnist_test.tfrecords")) == 10000
+    assert records.count_records(str(idx_tfrecords / "mnist_train.tfrecords")) == 6000
+    assert records.count_records(str(idx_tfrecords / "mnist_test.tfrecords")) == 10000
     assert _leftovers(idx_tfrecords) == []
 
 
@@ -303,7 +306,7 @@ def test_get_tfrecord_train_shuffles_reproducibly(idx_tfrecords, mnist):
 def test_get_tfrecord_errors(tmp_path):
     import tensorflow.compat.v1 as tf
     with tf.Graph().as_default():
-        with pytest.raises(g.DataError, match="python mnist_generateds.py"):
+        with pytest.raises(DataError, match="python mnist_generateds.py"):
             g.get_tfrecord(10, data_dir=str(tmp_path))
     if tf.executing_eagerly():
         with pytest.raises(RuntimeError, match="tf.Graph"):
@@ -316,14 +319,14 @@ def test_tfrecord_write_is_atomic(tmp_path, raw):
     labels = raw[1][:20].copy()
     labels[15] = 10                                  # make_example fails on the 16th image
     with pytest.raises(IndexError):
-        g.write_tfrecord(str(target), raw[0][:20], labels, stream=open(os.devnull, "w"))
+        records.write_tfrecord(str(target), raw[0][:20], labels, stream=open(os.devnull, "w"))
     assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
-    g.write_tfrecord(str(target), raw[0][:20], raw[1][:20], stream=open(os.devnull, "w"))
-    assert g.count_records(str(target)) == 20
+    records.write_tfrecord(str(target), raw[0][:20], raw[1][:20], stream=open(os.devnull, "w"))
+    assert records.count_records(str(target)) == 20
     with open(target, "r+b") as f:
         f.truncate(os.path.getsize(target) - 10)
-    with pytest.raises(g.DataError, match="truncated"):
-        g.count_records(str(target))
+    with pytest.raises(DataError, match="truncated"):
+        records.count_records(str(target))
 
 
 @pytest.mark.parametrize("fmt", ["jpg", "png"])
@@ -332,10 +335,10 @@ def test_round_trip_export_tfrecords_get_tfrecord(tmp_path, raw, fmt, capsys):
     n = 150
     out = tmp_path / "mnist_data_jpg"
     assert g.main(["export-jpg", "--out", str(out), "--limit", str(n), "--format", fmt]) == 0
-    folder, label_file = out / "mnist_train_{}_{}".format(fmt, n), out / "mnist_train_{}_{}.txt".format(fmt, n)
+    folder, label_file = out / f"mnist_train_{fmt}_{n}", out / f"mnist_train_{fmt}_{n}.txt"
     lines = label_file.read_text().splitlines()
-    assert lines[0] == "0_5.{} 5".format(fmt) and len(lines) == n and len(os.listdir(folder)) == n
-    assert (out / "mnist_test_{}_{}.txt".format(fmt, n)).read_text().splitlines()[0] == "0_7.{} 7".format(fmt)
+    assert lines[0] == f"0_5.{fmt} 5" and len(lines) == n and len(os.listdir(folder)) == n
+    assert (out / f"mnist_test_{fmt}_{n}.txt").read_text().splitlines()[0] == f"0_7.{fmt} 7"
     record = tmp_path / "mine.tfrecords"
     assert g.main(["tfrecords", "--image-dir", str(folder), "--label-file", str(label_file),
                    "--output", str(record)]) == 0
@@ -358,7 +361,7 @@ def _bad_rows_folder(tmp_path, raw):
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(3):
-        Image.fromarray(raw[0][i], "L").save(folder / "{}.png".format(i))
+        Image.fromarray(raw[0][i], "L").save(folder / f"{i}.png")
     (folder / "broken.png").write_bytes(b"not an image at all")
     label_file = tmp_path / "labels.txt"
     label_file.write_text("\n".join([
@@ -384,32 +387,22 @@ def test_bad_rows_are_reported_with_line_numbers(tmp_path, raw, capsys):
     assert "6 bad row(s)" in err and "nothing was written" in err
     for lineno, what in [(3, "no such file"), (4, "unreadable"), (5, "not a digit 0-9"),
                          (6, "duplicate name (first on line 1)"), (7, "expected 'NAME LABEL'"), (9, "not a digit")]:
-        assert "line {}:".format(lineno) in err and what in err
+        assert f"line {lineno}:" in err and what in err
     assert "line 1:" not in err and "line 2:" not in err and "line 8:" not in err
     assert not output.exists() and (not output.parent.exists() or os.listdir(output.parent) == [])
 
 
 def test_large_or_colour_image_uses_app_preprocessing(tmp_path, raw):
-    """Images that are not 28x28 grey go through mnist_app; without it they are refused clearly."""
+    """Images that are not 28x28 grey with light ink on black go through the app's preprocessing."""
     big = Image.fromarray(255 - raw[0][0], "L").resize((112, 112)).convert("RGB")   # dark ink on white, RGB
     path = tmp_path / "big.png"
     big.save(path)
-    try:
-        import mnist_app
-        ready = hasattr(mnist_app, "preprocess") and hasattr(mnist_app, "load_image")
-    except ImportError:
-        ready = False
     small_inverted = tmp_path / "small.png"                        # 28x28 grey but dark ink on white
     Image.fromarray(255 - raw[0][0], "L").save(small_inverted)
-    if not ready:
-        for p in (path, small_inverted):
-            with pytest.raises(ValueError, match="28x28 greyscale"):
-                g.image_to_pixels(str(p))
-        return
     for p in (path, small_inverted):
-        pixels = g.image_to_pixels(str(p))
+        pixels = records.image_to_pixels(str(p))
         assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
-        expected = np.round(np.clip(mnist_app.preprocess(mnist_app.load_image(str(p))), 0, 1) * 255)
+        expected = np.round(np.clip(pictures.preprocess(pictures.load_image(str(p))), 0, 1) * 255)
         assert np.array_equal(pixels, expected.astype(np.uint8))
         assert pixels[0, 0] == 0 and pixels.max() > 200              # light ink on black, like MNIST
 
@@ -432,23 +425,24 @@ def test_check_command(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
 
 
-def test_without_app_preprocessing_other_images_are_refused(tmp_path, raw, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mnist_app", None)             # import mnist_app now fails
+def test_only_mnist_style_images_are_taken_pixel_for_pixel(tmp_path, raw):
+    # The preprocessing is always there now (tfnotes.pictures, no import of the app script); a 56x56
+    # picture goes through it, even when it is light ink on black already.
     path = tmp_path / "big.png"
     Image.fromarray(raw[0][0], "L").resize((56, 56)).save(path)
-    with pytest.raises(ValueError, match="56x56 L, not 28x28 greyscale"):
-        g.image_to_pixels(str(path))
+    expected = np.round(np.clip(pictures.preprocess(pictures.load_image(str(path))), 0, 1) * 255)
+    assert np.array_equal(records.image_to_pixels(str(path)), expected.astype(np.uint8))
     mnist_style = tmp_path / "ok.png"
     Image.fromarray(raw[0][0], "L").save(mnist_style)
-    assert np.array_equal(g.image_to_pixels(str(mnist_style)), raw[0][0])
+    assert np.array_equal(records.image_to_pixels(str(mnist_style)), raw[0][0])
 
 
-def test_own_photos_to_tfrecord(tmp_path, shared):
+def test_own_photos_to_tfrecord(tmp_path, root):
     """The lesson's use: a folder of real digit pictures + label file -> TFRecord, via the app's preprocessing."""
     import tensorflow.compat.v1 as tf
-    photos = shared / "data" / "course_digits"
+    photos = root / "pic"   # the repository's sample photos of digits 0-9
     label_file = tmp_path / "labels.txt"
-    label_file.write_text("".join("{}.png {}\n".format(d, d) for d in range(10)))
+    label_file.write_text("".join(f"{d}.png {d}\n" for d in range(10)))
     record = tmp_path / "photos.tfrecords"
     assert g.main(["tfrecords", "--image-dir", str(photos), "--label-file", str(label_file),
                    "--output", str(record)]) == 0
@@ -463,7 +457,7 @@ def test_own_photos_to_tfrecord(tmp_path, shared):
 def test_test_batches_that_do_not_divide_the_file(tmp_path, raw):
     import tensorflow.compat.v1 as tf
     record = tmp_path / "small.tfrecords"
-    g.write_tfrecord(str(record), raw[2][:25], raw[3][:25], stream=open(os.devnull, "w"))
+    records.write_tfrecord(str(record), raw[2][:25], raw[3][:25], stream=open(os.devnull, "w"))
     with tf.Graph().as_default():
         img, label = g.get_tfrecord(10, isTrain=False, path=str(record))
         assert img.shape.as_list() == [None, 784]

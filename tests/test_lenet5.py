@@ -74,15 +74,16 @@ ACCURACY_LINE = re.compile(r"After (\d+) training step\(s\), test accuracy = ([0
 
 
 def test_spec_defaults_and_model_dir(root):
-    import mnist_backward
     from lenet5 import mnist_lenet5_backward as backward
-    spec = mnist_backward.get_spec("lenet5")  # how the app finds the network
-    assert spec.name == "lenet5"
-    assert spec.model_dir == str(root / "lenet5" / "model")
-    assert spec.defaults == dict(BATCH_SIZE=100, LEARNING_RATE_BASE=0.005, LEARNING_RATE_DECAY=0.99,
-                                 REGULARIZER=0.0001, STEPS=50000, MOVING_AVERAGE_DECAY=0.99,
-                                 MODEL_NAME="mnist_model")
-    assert backward.SPEC.defaults == spec.defaults
+    from tfnotes import training
+    from tfnotes.models import get_spec
+    spec = get_spec("lenet5")  # how the app finds the network
+    assert spec.name == "lenet5" and backward.MODEL is spec
+    assert spec.model_dir == str(root / "lenet5" / "model") == backward.MODEL_SAVE_PATH
+    # The course's LeNet-5 constants are the script's flags' defaults.
+    args = training.parse_args(spec, vars(backward), [])
+    assert (args.batch_size, args.learning_rate_base, args.learning_rate_decay, args.regularizer, args.steps,
+            args.moving_average_decay, args.model_name) == (100, 0.005, 0.99, 0.0001, 50000, 0.99, "mnist_model")
 
 
 def test_short_training_lowers_loss_and_test_script_scores_it(root, tmp_path, capsys):

@@ -1,4 +1,8 @@
-"""README.md's two set-up commands stay true: CI runs the test command exactly as written there."""
+"""README.md's two set-up commands stay true: CI runs the test command exactly as written there.
+
+The lesson pages beside the code name only scripts that exist, and nothing a user reads or runs
+(READMEs, tests, benchmarks) reaches outside the repository.
+"""
 import re
 
 
@@ -13,7 +17,7 @@ def test_readme_has_two_setup_commands(root):
     assert len(commands) == 2, commands
     train, test = commands
     assert train.endswith("python mnist_backward.py")
-    assert "pytest" in test
+    assert "pytest" in test and "ruff check" in test   # the linter is part of the test command
 
 
 def test_ci_runs_the_readme_test_command(root):
@@ -22,8 +26,12 @@ def test_ci_runs_the_readme_test_command(root):
     assert test_command in ci
 
 
+def markdown_pages(root):
+    return [p for p in sorted(root.rglob("*.md")) if ".venv" not in p.parts]
+
+
 def test_readme_names_only_existing_scripts(root):
-    text = (root / "README.md").read_text(encoding="utf-8")
+    text = "\n".join(p.read_text(encoding="utf-8") for p in markdown_pages(root))
     scripts = set(re.findall(r"python ((?:[\w-]+/)*[\w-]+\.py)", text))
     assert scripts, "no script named in README.md"
     # A bare name (as after `cd basics/opt4_8 &&`) may live in a sub-folder.
@@ -33,3 +41,19 @@ def test_readme_names_only_existing_scripts(root):
         return "/" not in name and any(".venv" not in p.parts for p in root.rglob(name))
     missing = sorted(s for s in scripts if not exists(s))
     assert not missing, missing
+
+
+def test_lesson_pages_are_linked_from_the_readme(root):
+    text = (root / "README.md").read_text(encoding="utf-8")
+    for page in ("basics/README.md", "docs/mnist.md", "lenet5/README.md", "vgg16/README.md", "pic/README.md"):
+        assert (root / page).is_file(), page
+        assert f"({page})" in text, f"README.md does not link {page}"
+
+
+def test_nothing_reads_outside_the_repository(root):
+    files = [p for p in sorted(root.rglob("*")) if p.suffix in (".md", ".py") and p.name != "test_readme.py"
+             and not {".venv", ".git"} & set(p.relative_to(root).parts)]
+    assert len(files) > 20
+    outside = [str(p.relative_to(root)) for p in files if p.is_file() and re.search(
+        r"\.\./shared|[\"'/]shared/data|SHARED_DIR", p.read_text(encoding="utf-8"))]
+    assert not outside, outside

@@ -1,6 +1,11 @@
 """Tests of the VGG16 lesson: weights loading and its safety, image preparation, charts,
-and the network itself checked against Keras's VGG16 with the same random weights."""
+the package's entry points, and the network itself checked against Keras's VGG16 with the
+same random weights.  Every photo is made here (synthetic JPEGs), nothing outside the
+repository is read."""
+import ast
 import hashlib
+import os
+import subprocess
 import sys
 import warnings
 import zipfile
@@ -10,15 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-VGG_DIR = Path(__file__).resolve().parent.parent / "vgg16"
-sys.path.insert(0, str(VGG_DIR))  # the lesson's scripts import each other by plain name
+from vgg16 import Nclasses, app, make_nclasses, utils
+from vgg16 import convert_weights as cw
+from vgg16 import network as V
 
-import Nclasses  # noqa: E402
-import app  # noqa: E402
-import convert_weights as cw  # noqa: E402
-import make_nclasses  # noqa: E402
-import utils  # noqa: E402
-import vgg16 as V  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+VGG_DIR = ROOT / "vgg16"
 
 # Keras's own code trips numpy 2's __array__(copy=...) deprecation; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -44,6 +46,47 @@ def save_pickled(path, obj):
 
 def no_temp_files(folder):
     return not list(Path(folder).glob("*.tmp"))
+
+
+def synthetic_photo(path, size, kind, seed=0):
+    """A JPEG "photo" of ``size`` (width, height) with structure at several scales.
+
+    kind "stripes": a body of wavy black and white bands on grass (zebra-like);
+    kind "crescents": yellow crescents on dark wood (bananas-like).
+    """
+    width, height = size
+    rng = np.random.default_rng(seed)
+    scale = max(width, height)
+    y, x = np.mgrid[0:height, 0:width] / scale
+    if kind == "stripes":
+        band = np.sin(60 * x + 5 * np.sin(9 * y)) > 0
+        body = (x - 0.5 * width / scale) ** 2 / 0.12 + (y - 0.5 * height / scale) ** 2 / 0.05 < 1
+        grass = np.stack([90 + 40 * y, 140 + 30 * np.sin(20 * x), 60 + 0 * x], axis=-1)
+        coat = np.where(band[..., None], 235.0, 25.0) * np.ones(3)
+        rgb = np.where(body[..., None], coat, grass)
+    elif kind == "crescents":
+        rgb = np.stack([110 + 30 * np.sin(70 * y + 3 * x), 70 + 20 * np.sin(70 * y), 40 + 0 * x], axis=-1)
+        for cx, cy, r in ((0.45, 0.35, 0.25), (0.55, 0.38, 0.22), (0.5, 0.45, 0.2)):
+            crescent = (np.abs(np.hypot(x - cx, y - cy) - r) < 0.035) & (y > cy)
+            rgb = np.where(crescent[..., None], np.array([235.0, 205.0, 50.0]), rgb)
+    else:
+        raise ValueError(kind)
+    rgb = rgb + rng.normal(0, 10, rgb.shape)
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return Path(path)
+
+
+# The sizes of the course's demo photos: two landscape (zebra 721x543, bananas 1024x682) and one
+# portrait (elephant 459x500, whose odd height difference makes the crop round down).
+PHOTO_SPECS = {"zebra.jpg": ((721, 543), "stripes", 0), "bananas.jpg": ((1024, 682), "crescents", 1),
+               "portrait.jpg": ((459, 500), "stripes", 2)}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    return {name: synthetic_photo(folder / name, size, kind, seed)
+            for name, (size, kind, seed) in PHOTO_SPECS.items()}
 
 
 # ---------------------------------------------------------------------------
@@ -214,9 +257,9 @@ def test_loader_prefers_the_npz(tmp_path):
     assert isinstance(V.load_weights(npy, shapes=TINY), V.NpzWeights)
 
 
-def test_missing_weights_explain_both_routes(tmp_path, shared, capsys, monkeypatch):
+def test_missing_weights_explain_both_routes(tmp_path, photos, capsys, monkeypatch):
     monkeypatch.setattr(V, "DEFAULT_WEIGHTS", (tmp_path / "vgg16.npz", tmp_path / "vgg16.npy"))
-    image = str(shared / "data/course_photos/a.jpg")
+    image = str(photos["zebra.jpg"])
     for argv in ([image], [image, "--weights", str(tmp_path / "nothing.npz")]):
         assert app.main(argv) == 2
         err = capsys.readouterr().err
@@ -274,13 +317,22 @@ def test_load_image_follows_exif_rotation(tmp_path):
     assert x[:30].min() > 0.8 and x[-30:].min() > 0.8
 
 
-def test_center_crop_and_course_photo(shared):
+def test_center_crop_and_photos(photos):
     img = Image.new("RGB", (300, 120))
     assert utils.center_crop(img).size == (120, 120)
     assert utils.center_crop(Image.new("RGB", (50, 81))).size == (50, 50)
-    batch = utils.load_images([shared / "data/course_photos/a.jpg", shared / "data/course_photos/d.jpg"])
-    assert batch.shape == (2, 224, 224, 3) and 0 <= batch.min() and batch.max() <= 1
-    assert batch.std() > 0.1  # a real photo, not a flat picture
+    paths = [photos[name] for name in PHOTO_SPECS]
+    batch = utils.load_images(paths)
+    assert batch.shape == (3, 224, 224, 3) and 0 <= batch.min() and batch.max() <= 1
+    assert batch.std() > 0.1  # a picture with structure, not a flat one
+    # Exactly the centred square of the decoded pixels (noise in every pixel: one pixel off shows).
+    for x, path in zip(batch, paths):
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        height, width = pixels.shape[:2]
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        square = Image.fromarray(pixels[top:top + side, left:left + side]).resize((224, 224), Image.BILINEAR)
+        np.testing.assert_array_equal(x, np.asarray(square, dtype=np.float32) / 255.0, err_msg=path.name)
 
 
 def test_load_image_errors_name_the_file(tmp_path):
@@ -298,11 +350,17 @@ def test_percent():
     assert utils.percent(0.000049) == "0.00%"
 
 
-def test_class_names_match_the_table(shared):
-    table = make_nclasses.read_classes(shared / "data/imagenet/imagenet_classes.tsv")
+def test_class_names_match_the_shipped_table(tmp_path, capsys):
+    tsv = VGG_DIR / "imagenet_classes.tsv"
+    table = make_nclasses.read_classes(tsv)
     assert Nclasses.labels == table
     assert len(Nclasses.labels) == 1000 and Nclasses.labels[340] == "zebra"
-    assert make_nclasses.render(table, "imagenet_classes.tsv") == (VGG_DIR / "Nclasses.py").read_text("utf-8")
+    assert make_nclasses.render(table, tsv.name) == (VGG_DIR / "Nclasses.py").read_text("utf-8")
+    # The script regenerates the committed file byte for byte.
+    make_nclasses.main([str(tsv), "--out", str(tmp_path / "Nclasses.py")])
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'Nclasses.py'}\n"
+    assert (tmp_path / "Nclasses.py").read_bytes() == (VGG_DIR / "Nclasses.py").read_bytes()
+    assert no_temp_files(tmp_path)
 
 
 def test_cjk_font_choice_skips_placeholder_fonts():
@@ -315,13 +373,13 @@ def test_cjk_font_choice_skips_placeholder_fonts():
     assert utils.title_and_font(fonts=dejavu) == (utils.TOP5_TITLE_EN, None)
 
 
-def test_charts_render_headless_without_warnings(tmp_path, shared, caplog):
+def test_charts_render_headless_without_warnings(tmp_path, photos, caplog):
     probs = np.array([0.5, 0.2, 0.1, 0.05, 0.01])
     names = [Nclasses.labels[i] for i in (340, 3, 999, 2, 954)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         top5 = utils.save_top5_chart(probs, names, tmp_path / "top5.png")  # this machine's fonts
-        steps = utils.save_steps_figure(shared / "data/course_photos/c.jpg", tmp_path / "steps.png")
+        steps = utils.save_steps_figure(photos["portrait.jpg"], tmp_path / "steps.png")
     assert not caught, [str(w.message) for w in caught]
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert Image.open(top5).size == (700, 450) and Image.open(steps).size == (900, 340)
@@ -332,7 +390,7 @@ def test_charts_render_headless_without_warnings(tmp_path, shared, caplog):
 # The network against Keras's VGG16
 # ---------------------------------------------------------------------------
 FC8_STD = 5e-4  # with He-normal layers below it, this gives a peaked but not one-hot softmax
-PHOTOS = ("a.jpg", "d.jpg")  # zebra, bananas
+PHOTOS = ("zebra.jpg", "bananas.jpg")
 
 
 def save_like_keras_download(model, folder):
@@ -352,12 +410,12 @@ def save_like_keras_download(model, folder):
 
 
 @pytest.fixture(scope="module")
-def keras_reference(tmp_path_factory, shared):
+def keras_reference(tmp_path_factory, photos):
     """Keras VGG16 with seeded random weights: its probabilities, and its weights as our .npz."""
     import keras
 
     folder = tmp_path_factory.mktemp("vgg16_keras")
-    paths = [shared / "data/course_photos" / name for name in PHOTOS]
+    paths = [photos[name] for name in PHOTOS]
     images = utils.load_images(paths)
     model = keras.applications.VGG16(weights=None)
     ours_to_keras = {ours: k for k, ours in cw.keras_layer_names().items()}
@@ -428,3 +486,54 @@ def test_app_end_to_end(keras_reference, tmp_path, capsys):
             assert abs(float(pct.rstrip("%")) - 100 * prob[index]) <= 0.01
         for suffix in ("_top5.png", "_steps.png"):
             assert (tmp_path / f"{path.stem}{suffix}").is_file()
+
+
+# ---------------------------------------------------------------------------
+# The package and its entry points
+# ---------------------------------------------------------------------------
+def run_python(args, cwd):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONPATH", None)  # the script form must find the package by itself
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_app_help_as_module_and_as_script(tmp_path):
+    module = run_python(["-m", "vgg16.app", "--help"], cwd=ROOT)
+    script = run_python([str(VGG_DIR / "app.py"), "--help"], cwd=tmp_path)  # from another folder
+    for done in (module, script):
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("usage: ") and "IMAGE [IMAGE ...]" in done.stdout
+        for flag in ("--weights", "--allow-pickle", "--out-dir", "--no-plots", "--batch-size"):
+            assert flag in done.stdout
+
+
+@pytest.mark.parametrize("script", ["convert_weights.py", "make_nclasses.py"])
+def test_other_scripts_run_from_another_folder(tmp_path, script):
+    done = run_python([str(VGG_DIR / script), "--help"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: ")
+
+
+def test_package_import_is_light():
+    done = run_python(["-c", "import sys, vgg16; print(sorted(m for m in sys.modules if m.startswith("
+                       "('vgg16', 'tensorflow', 'matplotlib'))))"], cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['vgg16']"
+
+
+def test_no_bare_sibling_imports():
+    modules = {p.stem for p in VGG_DIR.glob("*.py")}
+    assert "vgg16" not in modules  # a module named like its package would shadow it
+    for path in VGG_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module.split(".")[0]]
+            else:
+                continue
+            assert not set(names) & modules, f"{path.name}:{node.lineno} imports a sibling by bare name"
+        if path.stem in ("network", "utils", "Nclasses", "__init__"):
+            assert "sys.path" not in path.read_text("utf-8"), f"library module {path.name} edits sys.path"

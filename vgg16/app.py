@@ -1,6 +1,7 @@
 """Classify photos with a pre-trained VGG16 and chart the top-5 classes.
 
     python vgg16/app.py IMAGE [IMAGE ...] --weights vgg16/vgg16.npz
+    python -m vgg16.app IMAGE [IMAGE ...] --weights vgg16/vgg16.npz   # the same, as a module
 
 For each image it prints the top-5 classes as ``index: name ---- 12.34%`` and saves
 two PNGs in --out-dir: ``<name>_top5.png`` (bar chart) and ``<name>_steps.png``
@@ -12,13 +13,15 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):
+    # Run as a script (python vgg16/app.py), Python puts vgg16/ itself on sys.path, not the
+    # repository root that the package imports below need.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
-import Nclasses  # noqa: E402  (files next to this script, as in the course)
-import utils  # noqa: E402
-import vgg16  # noqa: E402
+from vgg16 import Nclasses, network, utils  # noqa: E402
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "results"
 TOP_K = 5
@@ -29,8 +32,8 @@ def parse_args(argv=None):
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="photos to classify (JPEG, PNG, ...)")
     parser.add_argument("--weights", default=None,
                         help="VGG16 weights: an .npz, or the course's vgg16.npy (an .npz of the same "
-                             f"name beside it is used instead) (default: {vgg16.DEFAULT_WEIGHTS[0]}, "
-                             f"else {vgg16.DEFAULT_WEIGHTS[1]})")
+                             f"name beside it is used instead) (default: {network.DEFAULT_WEIGHTS[0]}, "
+                             f"else {network.DEFAULT_WEIGHTS[1]})")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="unpickle an .npy whose SHA-1 is not the course file's; unpickling can "
                              "run code, so only for files you trust (default: %(default)s)")
@@ -60,7 +63,7 @@ def classify(vgg, batch, batch_size=8):
     Once its weights are in the session, ``vgg`` lets go of them (the course npy's dict).
     """
     with tf.Graph().as_default():
-        images = tf.placeholder(tf.float32, [None, vgg16.IMAGE_SIZE, vgg16.IMAGE_SIZE, 3], name="images")
+        images = tf.placeholder(tf.float32, [None, network.IMAGE_SIZE, network.IMAGE_SIZE, 3], name="images")
         vgg.forward(images)
         with tf.Session() as sess:
             vgg.load(sess)
@@ -96,9 +99,9 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         # Cheap checks first: the weights file is there, every image opens.
-        weights_path = vgg16.resolve_weights_path(args.weights)
+        weights_path = network.resolve_weights_path(args.weights)
         batch = utils.load_images(args.images)
-        vgg = vgg16.Vgg16(vgg16.load_weights(weights_path, allow_pickle=args.allow_pickle))
+        vgg = network.Vgg16(network.load_weights(weights_path, allow_pickle=args.allow_pickle))
     except (OSError, ValueError) as e:  # WeightsError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2

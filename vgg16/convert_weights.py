@@ -1,8 +1,10 @@
-"""Make the pickle-free VGG16 weights file (.npz) that vgg16.py and app.py load.
+"""Make the pickle-free VGG16 weights file (.npz) that network.py and app.py load.
 
     python vgg16/convert_weights.py npy vgg16/vgg16.npy            # the course's file
     python vgg16/convert_weights.py keras                           # Keras's ImageNet weights (downloads)
     python vgg16/convert_weights.py keras --h5 PATH/TO/weights.h5   # an .h5 you already have
+
+(or python -m vgg16.convert_weights ..., the same, as a module)
 
 The .npz holds ``<layer>/W`` and ``<layer>/b`` float32 arrays for conv1_1 ... fc8; it is
 written to a temporary file and renamed only when complete.
@@ -13,16 +15,20 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):
+    # Run as a script (python vgg16/convert_weights.py), Python puts vgg16/ itself on sys.path,
+    # not the repository root that the package import below needs.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-import vgg16  # noqa: E402  (vgg16/vgg16.py, next to this script)
+from vgg16 import network  # noqa: E402
 
 
 def keras_layer_names():
     """{Keras VGG16 layer name: our layer name}: block1_conv1 -> conv1_1, ..., predictions -> fc8."""
     names = {}
-    for block, (n_conv, _) in enumerate(vgg16.BLOCKS, start=1):
+    for block, (n_conv, _) in enumerate(network.BLOCKS, start=1):
         for i in range(1, n_conv + 1):
             names[f"block{block}_conv{i}"] = f"conv{block}_{i}"
     names.update(fc1="fc6", fc2="fc7", predictions="fc8")
@@ -36,7 +42,7 @@ def keras_to_weights(model):
         try:
             kernel, bias = model.get_layer(keras_name).get_weights()
         except ValueError as e:
-            raise vgg16.WeightsError(f"the Keras model has no layer {keras_name} (for {layer}); "
+            raise network.WeightsError(f"the Keras model has no layer {keras_name} (for {layer}); "
                                      "it must be keras.applications.VGG16 with include_top=True") from e
         # Keras keeps conv kernels as [h, w, in, out] and dense ones as [in, out], like tf.nn.
         weights[layer] = [np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32)]
@@ -53,10 +59,10 @@ def load_keras_vgg16(h5=None):
         return keras.applications.VGG16(weights=str(h5) if h5 else "imagenet")
     except Exception as e:
         if h5:
-            raise vgg16.WeightsError(f"Keras could not load {h5} into VGG16 ({e}); it must be the "
+            raise network.WeightsError(f"Keras could not load {h5} into VGG16 ({e}); it must be the "
                                      "full model's weights (vgg16_weights_tf_dim_ordering_tf_kernels.h5, "
                                      "not the _notop one)") from e
-        raise vgg16.WeightsError(f"Keras could not download the VGG16 ImageNet weights ({e}). On a machine "
+        raise network.WeightsError(f"Keras could not download the VGG16 ImageNet weights ({e}). On a machine "
                                  "with internet run this command there, or download "
                                  "vgg16_weights_tf_dim_ordering_tf_kernels.h5 and pass --h5 PATH") from e
 
@@ -67,20 +73,20 @@ def _items(weights):
 
 def convert_keras(out, h5=None, force=False):
     weights = keras_to_weights(load_keras_vgg16(h5))
-    vgg16.check_weights(weights, source=h5 or "Keras VGG16")
-    return vgg16.write_npz(out, _items(weights), force=force)
+    network.check_weights(weights, source=h5 or "Keras VGG16")
+    return network.write_npz(out, _items(weights), force=force)
 
 
 def convert_npy(npy, out=None, allow_pickle=False, expected_sha1=None, force=False, shapes=None):
     """The course's pickled .npy -> .npz (default: same name, .npz)."""
     npy = Path(npy)
     if not npy.is_file():
-        raise FileNotFoundError(f"{npy} does not exist.\n{vgg16.HOW_TO_GET_WEIGHTS}")
+        raise FileNotFoundError(f"{npy} does not exist.\n{network.HOW_TO_GET_WEIGHTS}")
     out = npy.with_suffix(".npz") if out is None else Path(out)
-    weights = vgg16.load_course_npy(npy, allow_pickle, expected_sha1)
-    vgg16.check_weights(weights, npy, shapes)
-    layers = vgg16.LAYER_SHAPES if shapes is None else shapes
-    return vgg16.write_npz(out, ((layer, *weights[layer]) for layer in layers), force=force)
+    weights = network.load_course_npy(npy, allow_pickle, expected_sha1)
+    network.check_weights(weights, npy, shapes)
+    layers = network.LAYER_SHAPES if shapes is None else shapes
+    return network.write_npz(out, ((layer, *weights[layer]) for layer in layers), force=force)
 
 
 def parse_args(argv=None):
@@ -97,7 +103,7 @@ def parse_args(argv=None):
     keras.add_argument("--h5", default=None,
                        help="an already downloaded vgg16_weights_tf_dim_ordering_tf_kernels.h5; "
                             "without it Keras downloads the file (needs internet) (default: %(default)s)")
-    keras.add_argument("--out", default=str(vgg16.DEFAULT_WEIGHTS[0]), help="output .npz (default: %(default)s)")
+    keras.add_argument("--out", default=str(network.DEFAULT_WEIGHTS[0]), help="output .npz (default: %(default)s)")
     for p in (npy, keras):
         p.add_argument("--force", action="store_true", help="replace an existing output file (default: %(default)s)")
     return parser.parse_args(argv)
@@ -110,7 +116,7 @@ def main(argv=None):
             out = convert_npy(args.npy, args.out, args.allow_pickle, force=args.force)
         else:
             out = convert_keras(args.out, args.h5, force=args.force)
-    except (OSError, vgg16.WeightsError) as e:
+    except (OSError, network.WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size / 1e6:.0f} MB); app.py will use it: "

@@ -97,7 +97,7 @@ def load_images(paths, size=IMAGE_SIZE):
 
 def percent(value):
     """0.1234 -> '12.34%'"""
-    return "%.2f%%" % (value * 100)
+    return f"{value * 100:.2f}%"
 
 
 # ---------------------------------------------------------------------------
@@ -112,7 +112,8 @@ def atomic_output(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    tmp = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -120,11 +121,10 @@ def atomic_output(path):
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a new file's usual mode
-        os.replace(tmp, path)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; give it a new file's usual mode
+        tmp.replace(path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

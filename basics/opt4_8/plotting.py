@@ -57,7 +57,7 @@ def save_figure(fig, path):
     try:
         fig.tight_layout()
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        tmp.replace(path)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from utils import atomic_output  # utils.py, next to this file
+from vgg16.utils import atomic_output
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,0 +1,23 @@
+"""The library under the course's scripts.
+
+The lesson scripts at the top of the repository (mnist_backward.py, mnist_test.py, mnist_app.py,
+mnist_generateds.py, lenet5/, ...) stay short and readable; what they share lives here, one
+responsibility per module:
+
+    errors       typed exceptions with messages that say what to do
+    atomic       atomic file writes (temporary file, then rename)
+    tfenv        TensorFlow's environment, set up once before TensorFlow is imported
+    data         MNIST: verified IDX files, download, read_data_sets
+    records      TFRecords and image folders + label files
+    pictures     a picture of a digit -> MNIST-style 28x28 input
+    digits       reading digits in picture files: inputs, results, debug PNGs
+    models       the model registry: name -> graph builder and default model folder
+    checkpoints  checkpoints, the status file and the model folder
+    inference    restore a checkpoint and predict
+    progress     progress lines and Ctrl-C handling for long runs
+    training     the one training loop every model uses
+    evaluation   test-set accuracy of each new checkpoint, history CSV and PNG
+
+Imports point one way: scripts -> tfnotes -> graph builders (mnist_forward.py,
+lenet5/mnist_lenet5_forward.py), which import only TensorFlow.
+"""

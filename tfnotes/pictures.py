@@ -1,0 +1,542 @@
+"""A picture of one handwritten digit -> MNIST-style 28x28 input (light ink on black, in [0, 1]).
+
+The steps: EXIF orientation, any colour mode to grey, automatic ink polarity, background
+estimation (uneven lighting, paper texture), specks and frames removed, crop to the digit, thin
+strokes thickened, longer side 20 px with the aspect kept, placement in 28x28 by the centre of
+mass. Only NumPy and Pillow: no TensorFlow here.
+"""
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tfnotes.errors import ImageError
+
+# ---------------------------------------------------------------------------
+# Defaults (one place)
+# ---------------------------------------------------------------------------
+MAX_PIXELS = 40_000_000      # refuse larger pictures (decompression bombs)
+ANALYSIS_SIDE = 256          # longer side used to find the digit and the background
+DRAFT_SIDE = 512             # big JPEGs are decoded at no less than this (JPEG draft mode)
+WORK_SIDE = 96               # longer side of the digit crop while measuring/thickening strokes
+BOX_SIDE = 20                # MNIST: the digit's longer side ...
+CANVAS_SIDE = 28             # ... placed in a 28x28 field
+MINORITY_WEIGHT = 10.0       # polarity votes: "ink is the minority" and "paper covers the edge",
+BORDER_WEIGHT = 4.0          # weighed against the tails vote (see ink_is_dark)
+GRID = 8                     # background blocks per side (~1/8 of the picture each)
+SATURATE = 0.3               # share of the ink pixels at full strength, as in MNIST
+MIN_CONTRAST = 0.08          # ink weaker than this (fraction of full scale) -> blank picture
+THIN_RATIO = 0.07            # strokes thinner than this (stroke_ratio units) get thickened ...
+TARGET_RATIO = 0.085         # ... up to about the median MNIST digit (~1/10 of its height)
+
+
+# ---------------------------------------------------------------------------
+# Loading and validation
+# ---------------------------------------------------------------------------
+def load_image(path, max_pixels=MAX_PIXELS):
+    """Open and fully decode one picture; raise ImageError naming the file if it is unusable.
+
+    JPEGs are decoded straight to grey, big ones at reduced scale (draft mode; the longer side
+    stays >= DRAFT_SIDE), which is plenty for a digit and several times faster.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ImageError(f"{path}: is a folder, not a picture")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path}: the file is empty (0 bytes)")
+    with warnings.catch_warnings():
+        # PIL only warns between its limit and twice its limit: make that an error too.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except UnidentifiedImageError:
+            raise ImageError(f"{path}: not a picture PIL can read; use PNG, JPEG, BMP, GIF or TIFF") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(f"{path}: too many pixels (decompression bomb?); "
+                             f"limit {max_pixels:,} pixels, shrink the picture") from None
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot open ({exc})") from None
+        try:
+            return _decode(img, path, max_pixels)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            img.close()
+            raise ImageError(f"{path}: too many pixels (decompression bomb?); "
+                             f"limit {max_pixels:,} pixels, shrink the picture") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            img.close()
+            raise ImageError(f"{path}: damaged or truncated picture ({exc})") from None
+        except ImageError:
+            img.close()
+            raise
+
+
+def _decode(img, path, max_pixels):
+    """Checks that need only the header, then the (possibly draft-mode) decode."""
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: {width}x{height} = {width * height:,} pixels is over the limit of "
+                         f"{max_pixels:,} (decompression bomb?); shrink the picture")
+    if width < 8 or height < 8:
+        raise ImageError(f"{path}: {width}x{height} is too small to hold a digit")
+    frames = getattr(img, "n_frames", 1)
+    if getattr(img, "is_animated", False) and frames > 1:
+        raise ImageError(f"{path}: animated picture ({frames} frames); save the frame you want as PNG")
+    if img.format == "JPEG":
+        # Decode straight to grey, and at 1/2..1/8 scale when the picture is big: several times faster.
+        scale = min(1.0, DRAFT_SIDE / max(width, height))
+        img.draft("L" if img.mode in ("RGB", "YCbCr") else img.mode,
+                  (max(1, int(width * scale)), max(1, int(height * scale))))
+    img.load()
+    if getattr(img, "fp", None) is None:        # single-frame formats close their file after load
+        return img
+    out = img.copy()                             # the others (GIF, TIFF) keep it open: copy, close
+    img.close()
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Grey conversion
+# ---------------------------------------------------------------------------
+def to_grey(img):
+    """Any PIL mode -> float32 array in [0, 1] (0 black, 1 white); transparency over white paper."""
+    mode = img.mode
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        lum = rgba[..., 0] * 0.299 + rgba[..., 1] * 0.587 + rgba[..., 2] * 0.114
+        alpha = rgba[..., 3]
+        return lum * alpha + (1.0 - alpha)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        top = float(arr.max()) if arr.size else 1.0
+        if mode.startswith("I;16"):
+            full = 65535.0
+        elif mode == "F" and top <= 1.0:
+            full = 1.0
+        else:
+            full = 255.0 if top <= 255 else (65535.0 if top <= 65535 else top)
+        return np.clip(arr / full, 0.0, 1.0)
+    if mode not in ("L", "1", "P", "RGB", "CMYK", "YCbCr", "LAB"):
+        img = img.convert("RGB")
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def grey_image(img):
+    """Any PIL mode -> a grey PIL image: mode L (0..255) when that loses nothing, else mode F (0..1)."""
+    if img.mode in ("L", "RGB", "P", "CMYK", "YCbCr", "1") and "transparency" not in img.info:
+        return img if img.mode == "L" else img.convert("L")
+    return Image.fromarray(to_grey(img))
+
+
+def _as_float(grey):
+    """Grey PIL image (L or F) -> float32 array in [0, 1]."""
+    arr = np.asarray(grey, dtype=np.float32)
+    return arr / 255.0 if grey.mode == "L" else arr
+
+
+def _resize(arr, size, resample=Image.Resampling.BILINEAR, box=None):
+    """Resize a float array with PIL (mode F); size is (width, height)."""
+    return np.asarray(Image.fromarray(arr).resize(size, resample, box=box), dtype=np.float32)
+
+
+def _bbox(mask):
+    """top, bottom, left, right (exclusive) of the True pixels of a non-empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def _fit(size, side):
+    """(width, height) scaled so that the longer side is `side`, aspect kept."""
+    width, height = size
+    scale = side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+# ---------------------------------------------------------------------------
+# Background and polarity
+# ---------------------------------------------------------------------------
+def _block_stat(arr, grid, q):
+    """Percentile q of each of grid x grid blocks (the trailing rows/columns left over are ignored)."""
+    height, width = arr.shape
+    bh, bw = max(1, height // grid), max(1, width // grid)
+    gh, gw = height // bh, width // bw
+    blocks = arr[:gh * bh, :gw * bw].reshape(gh, bh, gw, bw).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+    if blocks.shape[2] > 256:                    # every few pixels of a big block is enough
+        blocks = blocks[:, :, ::blocks.shape[2] // 256]
+    k = min(blocks.shape[2] - 1, int(q / 100.0 * (blocks.shape[2] - 1)))
+    return np.partition(blocks, k, axis=2)[:, :, k].astype(np.float32)
+
+
+def _median3(grid):
+    """3x3 median of a small 2-D grid (edges repeated)."""
+    padded = np.pad(grid, 1, mode="edge")
+    h, w = grid.shape
+    stack = [padded[i:i + h, j:j + w] for i in range(3) for j in range(3)]
+    return np.partition(np.stack(stack), 4, axis=0)[4]
+
+
+def ink_is_dark(grey, split=None):
+    """True for dark ink on light paper, False for light ink on dark.
+
+    Two votes, added up:
+    - tails: subtract a coarse background (median of blocks ~1/8 of the picture, each block
+      checked against its neighbours) and compare how far the dark and the light tails reach
+      beyond the noise; strong, except when strokes are thicker than a block;
+    - minority: remove the lighting's slope (a plane), split the grey levels with Otsu's threshold
+      and call the smaller class the ink; strong for thick strokes, unsure when blotchy light
+      makes the two classes equal;
+    - border: the class that covers most of the picture's edge is the paper (helps when the
+      picture is cropped tightly around a bold digit).
+    """
+    dark, _ = split if split is not None else otsu_split(grey)
+    share = float(dark.mean())
+    border_share = float(np.concatenate([dark[0], dark[-1], dark[1:-1, 0], dark[1:-1, -1]]).mean())
+    return _tails_vote(grey) + MINORITY_WEIGHT * (0.5 - share) + BORDER_WEIGHT * (0.5 - border_share) > 0
+
+
+def _tails_vote(grey):
+    """log(dark tail / light tail) of the picture minus its coarse background."""
+    if min(grey.shape) >= 4 * GRID:
+        grid = _median3(_block_stat(grey, GRID, 50))
+        grey = grey[::2, ::2] if min(grey.shape) >= 16 * GRID else grey   # every other pixel will do
+        bg = _resize(grid, grey.shape[::-1])
+    else:  # tiny picture (e.g. an MNIST 28x28): one block
+        bg = np.float32(_quantile(grey.ravel(), 0.5))
+    diff = (grey - bg).ravel()
+    floor = max(3.0 * 1.4826 * _quantile(np.abs(diff[::3]), 0.5), 0.02)
+    dark = float(np.clip(-diff - floor, 0, None).sum())
+    light = float(np.clip(diff - floor, 0, None).sum())
+    return float(np.log((dark + 1e-3) / (light + 1e-3)))
+
+
+def otsu_split(grey):
+    """Dark-class mask of a ~64x64 subsample (Otsu's threshold after removing the lighting's slope), and its step."""
+    step = max(1, int(np.sqrt(grey.size / 4096)))
+    sample = grey[::step, ::step]
+    # Least-squares plane on a full grid: the centred coordinates are orthogonal, so each slope
+    # is a simple projection.
+    yc = np.arange(sample.shape[0], dtype=np.float32) - (sample.shape[0] - 1) / 2
+    xc = np.arange(sample.shape[1], dtype=np.float32) - (sample.shape[1] - 1) / 2
+    slope_y = float(yc @ sample.sum(axis=1)) / max(float(yc @ yc) * sample.shape[1], 1e-9)
+    slope_x = float(sample.sum(axis=0) @ xc) / max(float(xc @ xc) * sample.shape[0], 1e-9)
+    flat = sample - yc[:, None] * slope_y - xc[None, :] * slope_x
+    return flat < otsu(flat.ravel()), step
+
+
+def otsu(values, bins=64):
+    """Otsu's threshold of a 1-D array of values."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return high
+    width = (high - low) / bins
+    hist = np.bincount(np.minimum(((values - low) / width).astype(np.intp), bins - 1), minlength=bins)
+    centres = low + width * (np.arange(bins) + 0.5)
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    m0 = s0 / np.maximum(w0, 1)
+    m1 = (s0[-1] - s0) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return low + width * (int(np.argmax(between)) + 1)
+
+
+def _quantile(values, q):
+    """The q-quantile (0..1) of a 1-D array, by partial sort (cheaper than np.percentile)."""
+    k = min(len(values) - 1, int(q * (len(values) - 1)))
+    return float(np.partition(values, k)[k])
+
+
+def background(ink_bright, grid=GRID):
+    """Paper level of a picture whose ink is bright (paper dark): a smooth map of the same shape.
+
+    A low percentile of each of grid x grid blocks is the paper there; a block mostly covered by
+    ink is replaced by the median of its neighbours, so thick strokes do not lift the background.
+    """
+    if grid < 2 or min(ink_bright.shape) < 4 * grid:
+        return np.full_like(ink_bright, _quantile(ink_bright.ravel(), 0.2))
+    grid = _block_stat(ink_bright, grid, 20)
+    grid = np.minimum(grid, _median3(grid))
+    return _resize(grid, ink_bright.shape[::-1])
+
+
+# ---------------------------------------------------------------------------
+# Connected components (8-connected), on runs of ink so that it stays vectorised
+# ---------------------------------------------------------------------------
+def _runs(mask):
+    """Horizontal runs of True: rows, starts, ends (exclusive), in row-major order."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), np.int8)
+    padded[:, 1:-1] = mask
+    step = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(step == 1)
+    _, ends = np.nonzero(step == -1)
+    return rows, starts, ends
+
+
+def _union(n, u, v):
+    """Component id (0..k-1) of each of n nodes joined by edges u-v (hooking + pointer jumping)."""
+    parent = np.arange(n)
+    while True:
+        ru, rv = parent[u], parent[v]
+        differ = ru != rv
+        if not differ.any():
+            break
+        ru, rv = ru[differ], rv[differ]
+        np.minimum.at(parent, np.maximum(ru, rv), np.minimum(ru, rv))
+        while True:  # pointer jumping until every node points at its root
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    roots = np.flatnonzero(parent == np.arange(n))
+    compact = np.empty(n, np.intp)
+    compact[roots] = np.arange(len(roots))
+    return compact[parent]
+
+
+def components(mask):
+    """Label the 8-connected components of a boolean mask.
+
+    Returns (rows, starts, ends, comp) for the runs and, per component, a dict of arrays:
+    area, top, bottom (exclusive), left, right (exclusive).
+    """
+    rows, starts, ends = _runs(mask)
+    n = len(rows)
+    if n == 0:
+        return (rows, starts, ends, rows), None
+    key = mask.shape[1] + 2
+    start_key, end_key = rows * key + starts, rows * key + ends
+    # Runs on the next row touching [start-1, end] (8-connectivity) form one contiguous range.
+    lo = np.searchsorted(end_key, (rows + 1) * key + starts, "left")
+    hi = np.searchsorted(start_key, (rows + 1) * key + ends, "right")
+    count = np.maximum(hi - lo, 0)
+    u = np.repeat(np.arange(n), count)
+    first = np.repeat(lo, count)
+    v = first + np.arange(len(u)) - np.repeat(np.cumsum(count) - count, count)
+    comp = _union(n, u, v)
+    k = int(comp.max()) + 1
+    stats = {"area": np.bincount(comp, ends - starts, minlength=k)}
+    for name, values, fn, init in (("top", rows, np.minimum, np.inf), ("bottom", rows + 1, np.maximum, -1),
+                                   ("left", starts, np.minimum, np.inf), ("right", ends, np.maximum, -1)):
+        out = np.full(k, init)
+        fn.at(out, comp, values)
+        stats[name] = out.astype(int)
+    return (rows, starts, ends, comp), stats
+
+
+def paint(shape, runs, keep):
+    """Boolean mask of the runs whose component is in `keep` (a boolean array per component)."""
+    rows, starts, ends, comp = runs
+    out = np.zeros(shape, bool)
+    sel = keep[comp]
+    rows, starts, ends = rows[sel], starts[sel], ends[sel]
+    length = ends - starts
+    flat = np.repeat(rows * shape[1] + starts, length)
+    flat += np.arange(len(flat)) - np.repeat(np.cumsum(length) - length, length)
+    out.flat[flat] = True
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Finding the digit
+# ---------------------------------------------------------------------------
+def select_digit(mask):
+    """Keep the components that make the digit; drop specks, frames and stray marks far away.
+
+    Returns a boolean mask (same shape), empty when nothing looks like ink.
+    """
+    runs, st = components(mask)
+    if st is None:
+        return mask
+    height, width = mask.shape
+    area = st["area"].astype(float)
+    keep = area >= max(3.0, 0.04 * area.max())          # specks
+    frame = _frame_like(st, height, width, keep)
+    if (keep & ~frame).any():                           # never drop the only ink there is
+        keep &= ~frame
+    main = int(np.argmax(np.where(keep, area, -1)))
+    # Stray marks: smaller than the main stroke and far from it.
+    size = max(st["bottom"][main] - st["top"][main], st["right"][main] - st["left"][main])
+    gap_y = np.maximum(0, np.maximum(st["top"] - st["bottom"][main], st["top"][main] - st["bottom"]))
+    gap_x = np.maximum(0, np.maximum(st["left"] - st["right"][main], st["left"][main] - st["right"]))
+    far = np.maximum(gap_x, gap_y) > 0.5 * size
+    keep &= ~(far & (area < 0.3 * area[main]))
+    return paint(mask.shape, runs, keep)
+
+
+def _frame_like(st, height, width, keep):
+    """Components lying along the picture's edge: drawn frames, paper edges, table showing around it.
+
+    A frame must enclose other ink (among `keep`), so that a digit cropped tightly is not one.
+    """
+    margin_y, margin_x = max(2, height // 50), max(2, width // 50)
+    at_top, at_bottom = st["top"] <= margin_y, st["bottom"] >= height - margin_y
+    at_left, at_right = st["left"] <= margin_x, st["right"] >= width - margin_x
+    touch = at_top.astype(int) + at_bottom + at_left + at_right
+    span_y = (st["bottom"] - st["top"]) / height
+    span_x = (st["right"] - st["left"]) / width
+    fill = st["area"] / np.maximum(1, (st["bottom"] - st["top"]) * (st["right"] - st["left"]))
+    # A frame touches three or four sides, or runs along one side as a thin band (a "1" standing
+    # from top to bottom in the middle is not a band: it is not at the left or right side).
+    band = (((span_x > 0.9) & (span_y < 0.15) & (at_top | at_bottom))
+            | ((span_y > 0.9) & (span_x < 0.15) & (at_left | at_right)))
+    ring = (touch >= 3) | ((touch >= 2) & (span_x > 0.8) & (span_y > 0.8) & (fill < 0.3))
+    for i in np.flatnonzero(ring):               # few candidates: check each one
+        inside = ((st["top"] >= st["top"][i]) & (st["bottom"] <= st["bottom"][i]) & (st["left"] >= st["left"][i])
+                  & (st["right"] <= st["right"][i]) & keep)
+        inside[i] = False
+        ring[i] = inside.any()
+    return band | ring
+
+
+def find_ink(grey):
+    """Ink strength map (ink bright, 0 = paper) and the levels used to threshold it.
+
+    Returns (ink, paper, dark_ink, threshold, peak); raises ValueError for a blank picture.
+    """
+    split = otsu_split(grey)
+    dark = ink_is_dark(grey, split)
+    bright = 1.0 - grey if dark else grey
+    ink = np.clip(bright - background(bright), 0.0, None)
+    sample = ink[::3, ::3].ravel()               # a subsample is plenty for the noise level
+    noise = 1.4826 * _quantile(np.abs(sample - _quantile(sample, 0.5)), 0.5)
+    candidates = ink[ink > max(4.0 * noise, 0.5 * MIN_CONTRAST)]
+    if candidates.size < 4:
+        raise ValueError("no digit found: the picture is blank (no ink darker or lighter than the paper)")
+    peak = _quantile(candidates, 0.99)
+    if peak < MIN_CONTRAST:
+        raise ValueError(f"no digit found: the picture is nearly blank (ink contrast {peak:.3f} "
+                         f"< {MIN_CONTRAST})")
+    threshold = max(4.0 * noise, 0.3 * peak)
+    return ink, bright - ink, dark, threshold, peak
+
+
+# ---------------------------------------------------------------------------
+# Stroke width
+# ---------------------------------------------------------------------------
+def stroke_ratio(ink):
+    """Stroke width / longer side of the ink's box, from ink area over half its outline length."""
+    solid = ink > 0.5
+    area = int(solid.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(solid, 1)
+    edges = (np.count_nonzero(padded[1:, :] != padded[:-1, :])
+             + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
+    top, bottom, left, right = _bbox(solid)
+    side = max(bottom - top, right - left)
+    return 2.0 * area / edges / side
+
+
+def dilate(ink, steps):
+    """Grey-level dilation, alternating 3x3 square and plus shapes so that strokes grow roundly."""
+    for step in range(steps):
+        padded = np.pad(ink, 1)
+        h, w = ink.shape
+        out = np.maximum(padded[1:h + 1, 1:w + 1], np.maximum(padded[0:h, 1:w + 1], padded[2:h + 2, 1:w + 1]))
+        out = np.maximum(out, np.maximum(padded[1:h + 1, 0:w], padded[1:h + 1, 2:w + 2]))
+        if step % 2 == 0:
+            for dy, dx in ((0, 0), (0, 2), (2, 0), (2, 2)):
+                out = np.maximum(out, padded[dy:dy + h, dx:dx + w])
+        ink = out
+    return ink
+
+
+def thicken(ink, thin=THIN_RATIO, target=TARGET_RATIO):
+    """Thicken strokes thinner than `thin` (fraction of the longer side) to about `target`."""
+    ratio = stroke_ratio(ink)
+    if ratio <= 0 or ratio >= thin:
+        return ink
+    side = max(ink.shape)
+    steps = int(round((target - ratio) * side / 2.0))
+    return dilate(np.pad(ink, steps), steps) if steps > 0 else ink
+
+
+# ---------------------------------------------------------------------------
+# The whole pipeline
+# ---------------------------------------------------------------------------
+def preprocess(pil_image, name=None):
+    """A picture of one digit -> float32 [28, 28] in [0, 1], MNIST style (light ink on black).
+
+    Raises ImageError (naming `name`, or the image's file name) when no digit can be found.
+    """
+    name = name or getattr(pil_image, "filename", None) or "picture"
+    img = pil_image
+    if img.getexif().get(0x0112, 1) != 1:        # EXIF orientation
+        img = ImageOps.exif_transpose(img)
+    grey = grey_image(img)
+    try:
+        return mnistify(grey)
+    except ValueError as exc:
+        raise ImageError(f"{name}: {exc}") from None
+
+
+def mnistify(grey):
+    """Grey picture (PIL L or F image, or float array: 0 black, 1 white; any size) -> MNIST-style 28x28 float32."""
+    crop = digit_crop(grey)
+    crop = thicken(crop)
+    if not (crop > 0.02).any():
+        raise ValueError("no digit found: the ink is too faint")
+    top, bottom, left, right = _bbox(crop > 0.02)
+    crop = crop[top:bottom, left:right]
+    size = _fit(crop.shape[::-1], BOX_SIDE)
+    small = np.clip(_resize(np.ascontiguousarray(crop), size, Image.Resampling.LANCZOS), 0.0, 1.0)
+    if not small.any():
+        raise ValueError("no digit found: the ink vanishes at 20 px (a dot or a speck?)")
+    # MNIST strokes are saturated in their core (about a third of the ink pixels are at full
+    # white): scale so that the brightest SATURATE share of the ink reaches 1.
+    ink = small[small > 0.05]
+    ref = _quantile(ink, 1 - SATURATE) if ink.size else float(small.max())
+    small = np.clip(small / max(ref, 1e-6), 0.0, 1.0)
+    return place_by_mass(small)
+
+
+def digit_crop(grey):
+    """The digit's box, as ink strength in [0, 1] (0 = paper), about WORK_SIDE px on its longer side.
+
+    The digit is found on a copy at most ANALYSIS_SIDE px wide; its box is then cut again from the
+    full-resolution picture, so small digits in big photos keep their detail.
+    """
+    if isinstance(grey, np.ndarray):
+        grey = Image.fromarray(np.asarray(grey, dtype=np.float32))
+    width, height = grey.size
+    if max(height, width) > ANALYSIS_SIDE:
+        small = _as_float(grey.resize(_fit((width, height), ANALYSIS_SIDE), Image.Resampling.BILINEAR))
+    else:
+        small = _as_float(grey)
+    ink, paper, dark, threshold, peak = find_ink(small)
+    keep = select_digit(ink > threshold)
+    if not keep.any():
+        raise ValueError("no digit found: only specks or a frame, no strokes")
+    top, bottom, left, right = _bbox(keep)
+    top, bottom, left, right = top - 1, bottom + 1, left - 1, right + 1
+    sy, sx = height / small.shape[0], width / small.shape[1]
+    box_small = (max(0, left), max(0, top), min(small.shape[1], right), min(small.shape[0], bottom))
+    box = (box_small[0] * sx, box_small[1] * sy, box_small[2] * sx, box_small[3] * sy)
+    size = _fit((box[2] - box[0], box[3] - box[1]), WORK_SIDE)
+    bright = _as_float(grey.resize(size, Image.Resampling.BILINEAR, box=box))
+    if dark:
+        bright = 1.0 - bright
+    ink_w = np.clip(bright - _resize(paper, size, box=box_small), 0.0, None)
+    mask = _resize(keep.astype(np.float32), size, box=box_small) > 0.0
+    low = 0.5 * threshold
+    return np.clip((ink_w - low) / max(peak - low, 1e-6), 0.0, 1.0) * dilate(mask.astype(np.float32), 1)
+
+
+def place_by_mass(digit, side=CANVAS_SIDE):
+    """Paste a small digit into side x side so that its centre of mass is at the centre (kept inside)."""
+    h, w = digit.shape
+    total = float(digit.sum())
+    rows, cols = np.arange(h), np.arange(w)
+    cy = float(digit.sum(axis=1) @ rows) / total
+    cx = float(digit.sum(axis=0) @ cols) / total
+    centre = side / 2.0                  # MNIST puts the centre of mass at pixel (14, 14)
+    top = int(np.clip(round(centre - cy), 0, side - h))
+    left = int(np.clip(round(centre - cx), 0, side - w))
+    out = np.zeros((side, side), np.float32)
+    out[top:top + h, left:left + w] = digit
+    return out
+
