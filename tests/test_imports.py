@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".venv", ".git", "__pycache__", "model", "results"}
 
 # The course's entry scripts: run by users, imported only by tests and benchmarks.
-ENTRY_SCRIPTS = {"mnist_backward", "mnist_test", "mnist_app", "mnist_generateds",
+ENTRY_SCRIPTS = {"mnist_backward", "mnist_test", "mnist_app", "mnist_generateds", "mnist_export",
                  "lenet5.mnist_lenet5_backward", "lenet5.mnist_lenet5_test", "vgg16.app"}
 # The pure graph builders, which import only TensorFlow (and each other's weight helpers).
 GRAPH_BUILDERS = {"mnist_forward", "lenet5.mnist_lenet5_forward"}

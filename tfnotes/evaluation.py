@@ -27,6 +27,7 @@ from tfnotes.checkpoints import (
 )
 from tfnotes.errors import ConfigError, NoCheckpointError
 from tfnotes.inference import build_inference, predict_batches
+from tfnotes.report import write_report
 from tfnotes.tfenv import tf
 
 TEST_INTERVAL_SECS = 5
@@ -44,14 +45,17 @@ class Evaluator:
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.x, logits, self.saver = build_inference(spec)
-            self.pred = tf.argmax(logits, 1)
+            self.probs = tf.nn.softmax(logits)
         self.graph.finalize()
         self.sess = tf.Session(graph=self.graph)
 
-    def accuracy(self, checkpoint_path):
+    def probabilities(self, checkpoint_path):
+        """Probabilities [N, 10] of the test images under the checkpoint's moving-average weights."""
         restore(self.saver, self.sess, checkpoint_path, self.spec)
-        pred = predict_batches(self.sess, self.x, self.pred, self.images)
-        return float(np.mean(pred == self.labels))
+        return predict_batches(self.sess, self.x, self.probs, self.images)
+
+    def accuracy(self, checkpoint_path):
+        return float(np.mean(self.probabilities(checkpoint_path).argmax(1) == self.labels))
 
     def close(self):
         self.sess.close()
@@ -105,11 +109,12 @@ def plot_history(model_dir, rows):
         fig.savefig(tmp, format="png")
 
 
-def evaluate_new(evaluator, model_dir, done, stream):
+def evaluate_new(evaluator, model_dir, done, stream, report=True):
     """Evaluate the newest checkpoint not yet in `done` ({step: file time}); returns its step, or None.
 
-    A checkpoint that the Saver deletes between listing and restoring is skipped (the next poll finds
-    a newer one).
+    Only the newest checkpoint is ever evaluated, so the report files (report=True: confusion matrix,
+    mistakes, per-class CSV) always belong to the newest evaluated one. A checkpoint that the Saver
+    deletes between listing and restoring is skipped (the next poll finds a newer one).
     """
     for path in list_checkpoints(model_dir):
         step = checkpoint_step(path)
@@ -120,14 +125,17 @@ def evaluate_new(evaluator, model_dir, done, stream):
         if step in done and done[step] == stamp:
             return None
         try:
-            acc = evaluator.accuracy(path)
+            probs = evaluator.probabilities(path)
         except CheckpointVanished:
             print(f"note: checkpoint {path} was deleted before it could be read; skipping it", file=stream)
             continue
         done[step] = stamp
+        acc = float(np.mean(probs.argmax(1) == evaluator.labels))
         print(f"After {step} training step(s), test accuracy = {acc:g}", file=stream)
         stream.flush()
         record(model_dir, step, acc, path)
+        if report:
+            write_report(model_dir, step, evaluator.images, evaluator.labels, probs)
         return step
     return None
 
@@ -146,6 +154,8 @@ def build_parser(spec):
     p.add_argument("--timeout", type=float, default=TIMEOUT_SECS,
                    help="exit after this many seconds without a new checkpoint")
     p.add_argument("--data-dir", default=None, help="MNIST folder; None means $MNIST_DATA_DIR, else <repo>/data")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write confusion_matrix.png, mistakes.png and per_class.csv with each evaluation")
     return p
 
 
@@ -165,7 +175,7 @@ def follow(evaluator, args, stream):
     """Poll model_dir, evaluating each new checkpoint once, until the run finishes or --timeout passes."""
     done, last_new, told = {}, time.monotonic(), None
     while True:
-        if evaluate_new(evaluator, args.model_dir, done, stream) is not None:
+        if evaluate_new(evaluator, args.model_dir, done, stream, args.report) is not None:
             last_new = time.monotonic()
         status = read_status(args.model_dir)
         if status.get("status") in ("interrupted", "failed") and told != status.get("updated"):
@@ -210,7 +220,7 @@ def evaluate(spec, args, stream=None):
     try:
         if not args.once:
             return follow(evaluator, args, stream)
-        if evaluate_new(evaluator, args.model_dir, {}, stream) is None:
+        if evaluate_new(evaluator, args.model_dir, {}, stream, args.report) is None:
             raise NoCheckpointError(no_checkpoint_message(spec, args.model_dir))
         return 0
     finally:

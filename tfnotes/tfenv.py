@@ -11,9 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # by default; it must be set before TensorFlow is imported. TF_ENABLE_ONEDNN_OPTS=0 turns it off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+import tensorflow as tf2  # noqa: E402  (TF2's API: SavedModel loading, TFLite; the lessons use tf below)
 import tensorflow.compat.v1 as tf  # noqa: E402
 
 # TF's own deprecation notices (e.g. from the Saver) are not for students either.
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["tf"]
+__all__ = ["tf", "tf2"]
