@@ -1,7 +1,9 @@
-"""Application: recognise handwritten digits in real pictures with a trained MNIST model.
+"""Application: recognise handwritten digits and whole numbers in real pictures with a trained MNIST model.
 
-    python mnist_app.py pic/3.png photos/ "scans/*.jpg"   # files, folders, globs
+    python mnist_app.py pic/3.png pic/number_2026.png     # files, folders, globs: "pic/number_2026.png: 2026"
     python mnist_app.py                                   # asks, as in the lesson
+    python mnist_app.py --single photo.jpg                # the course's reading: one digit per picture
+    python mnist_app.py --serve                           # a local web page: draw or upload, see what it reads
 
 The course's three steps, each here under its own name:
   pre_pic(picture)      makes a photo look like an MNIST digit (tfnotes/pictures.py): EXIF orientation,
@@ -10,6 +12,8 @@ The course's three steps, each here under its own name:
   restore_model(...)    rebuilds the network and restores its moving-average weights, once for all
                         pictures (tfnotes/inference.py);
   application(args)     asks for or expands the pictures, predicts them in one batch and prints each.
+A picture may hold a whole number: its digits are found (tfnotes/segment.py), each goes through
+pre_pic's steps, and they are read left to right, lines top to bottom (tfnotes/digits.py).
 """
 import argparse
 import json
@@ -17,8 +21,8 @@ import sys
 
 import numpy as np
 
-from tfnotes import digits, inference, pictures
-from tfnotes.errors import CheckpointMismatchError, ModelError, NoCheckpointError
+from tfnotes import digits, inference, pictures, segment, server
+from tfnotes.errors import CheckpointMismatchError, ConfigError, ModelError, NoCheckpointError
 from tfnotes.models import MODELS
 
 
@@ -48,8 +52,13 @@ def ask_paths(ask=None):
 
 def application(args, names):
     """Predict every picture in `names` with one model load and one batch; print; return the exit code."""
+    items = digits.expand_inputs(names)
     with restore_model(args.model, args.model_dir) as model:
-        batch, entries, decoded = digits.prepare_all(digits.expand_inputs(names), bool(args.save_debug), pre_pic)
+        if args.single:   # the course's reading: the whole picture is one digit
+            batch, entries, decoded = digits.prepare_all(items, bool(args.save_debug), pre_pic)
+        else:             # every digit in the picture, left to right; the model helps split touching ones
+            batch, entries, decoded = digits.prepare_numbers(items, model.predict, args.digits,
+                                                             bool(args.save_debug), pre_pic)
         probs = model.predict(batch) if len(batch) else np.zeros((0, 10), np.float32)
     found = digits.results(entries, probs, args.top_k)
     if args.json:
@@ -60,10 +69,25 @@ def application(args, names):
         elif not args.json:
             print(digits.format_line(result))
     if args.save_debug:
-        for n, entry in enumerate(e for e in entries if "row" in e):
-            row = entry["row"]
-            digits.save_debug(args.save_debug, n, entry["path"], decoded[row], batch[row], probs[row])
+        for n, (entry, picture) in enumerate(zip((e for e in entries if "error" not in e), decoded)):
+            digits.save_debug(args.save_debug, n, entry, picture, batch, probs)
     return 1 if any("error" in r for r in found) else 0
+
+
+def serve(args):
+    """--serve: the page and its API (tfnotes/server.py), the networks loaded once, until Ctrl-C."""
+    models = {args.model: restore_model(args.model, args.model_dir)}
+    models.update(server.trained_models(exclude=models))   # the page's model switch, when both are trained
+    with server.Predictor(models, args.model) as predictor, \
+            server.make_server(predictor, args.host, args.port) as httpd:
+        if not server.is_loopback(args.host):
+            print(f"warning: --host {args.host}: the page is reachable from the network, by anyone who can "
+                  "reach this machine", file=sys.stderr)
+        steps = ", ".join(f"{name} step {m.step}" for name, m in models.items())
+        print(f"serving the digit page at {server.address(httpd)}  ({steps}); Ctrl-C to stop", flush=True)
+        server.serve_until_stopped(httpd)
+    print("stopped", flush=True)
+    return 0
 
 
 def build_parser():
@@ -78,7 +102,17 @@ def build_parser():
     p.add_argument("--top-k", type=int, default=1, help="also show the next most likely digits")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of lines")
     p.add_argument("--save-debug", metavar="DIR", default=None,
-                   help="write picture | 28x28 input | probabilities as a PNG per picture into DIR")
+                   help="write a PNG per picture into DIR: the picture with numbered boxes, each box's 28x28 "
+                        "input and its reading")
+    p.add_argument("--single", action="store_true",
+                   help="read each picture as one digit (the course's way), without looking for several")
+    p.add_argument("--digits", type=int, default=None, metavar="N",
+                   help="how many digits each picture holds (helps split touching digits); None: find out")
+    p.add_argument("--serve", action="store_true",
+                   help="serve a web page to draw or upload digits and see what the model reads (no pictures)")
+    p.add_argument("--port", type=int, default=8000, help="with --serve: the port (0: any free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="with --serve: the address to listen on; 0.0.0.0 opens the page to the network")
     return p
 
 
@@ -87,6 +121,11 @@ def main(argv=None):
     if not 1 <= args.top_k <= 10:
         print(f"error: --top-k must be between 1 and 10, not {args.top_k}", file=sys.stderr)
         return 2
+    if args.digits is not None and not 1 <= args.digits <= segment.MAX_DIGITS:
+        print(f"error: --digits must be between 1 and {segment.MAX_DIGITS}, not {args.digits}", file=sys.stderr)
+        return 2
+    if args.serve:
+        return main_serve(args)
     try:
         names = args.images or ask_paths()
     except (EOFError, KeyboardInterrupt):
@@ -97,6 +136,20 @@ def main(argv=None):
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def main_serve(args):
+    if args.images:
+        print("error: --serve takes no pictures: open the page and draw or upload them there", file=sys.stderr)
+        return 2
+    try:
+        return serve(args)
+    except (ModelError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:   # Ctrl-C while the model loads
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Training speed of the fully connected MNIST model: mnist_backward's loop vs Keras model.fit vs PyTorch eager.
 
-    python benchmarks/bench_fc.py [--steps 500] [--rounds 3] [--feed] [--torch-threads N]
+    python benchmarks/bench_fc.py [--steps 500] [--rounds 3] [--precision fp32 bf16] [--steps-per-call N]
+                                  [--feed] [--torch-threads N]
 
 All three train the same network (784-500-10, relu, truncated-normal init, L2 0.0001 on the weights,
 softmax cross-entropy, plain gradient descent with the course's staircase exponential decay, and a
@@ -9,6 +10,9 @@ Keras is timed over whole epochs (275 steps each, --steps rounded to them) after
 Each round times every framework in turn (so a change in machine load hits all of them); the first
 --warmup steps of each run are not timed. Prints steps/s per round, the median and best of the rounds, and the ratios
 (under a varying load the best round is closest to a quiet machine).
+Precision bf16: mnist_backward --precision bf16 (oneDNN's bfloat16 rewrite) against PyTorch under
+torch.autocast("cpu", dtype=torch.bfloat16); Keras runs in fp32 only. bf16 is left out, with a note, on a
+processor without bfloat16 instructions. The processor and its flags are printed first.
 PyTorch is needed only here (pip install torch); the other two are the project's requirements.
 """
 import argparse
@@ -25,20 +29,24 @@ import numpy as np  # noqa: E402
 
 import mnist_backward as mb  # noqa: E402  (the course's constants)
 from tfnotes import data as mnist_data  # noqa: E402
-from tfnotes import training  # noqa: E402
+from tfnotes import precision, training  # noqa: E402
+from tfnotes.errors import ConfigError  # noqa: E402
 
 HIDDEN = 500
+OURS, KERAS, TORCH = "tf (mnist_backward)", "keras model.fit", "pytorch eager"
+TARGETS = {"fp32": ((TORCH, 1.1), (KERAS, 1.5)), "bf16": ((TORCH, 1.3),)}
 
 
 def load_average():
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def bench_tf(data, steps, warmup, feed, seed):
+def bench_tf(data, steps, warmup, feed, seed, prec="fp32", steps_per_call=None):
     """Steps/s of mnist_backward's own loop (train()), in a throw-away model folder."""
     with tempfile.TemporaryDirectory() as model_dir:
         argv = ["--steps", str(steps + warmup), "--model-dir", model_dir, "--seed", str(seed),
-                "--log-every", str(10 ** 9), "--save-every", str(10 ** 9)] + (["--feed"] if feed else [])
+                "--log-every", str(10 ** 9), "--save-every", str(10 ** 9), "--precision", prec]
+        argv += (["--feed"] if feed else []) + (["--steps-per-call", str(steps_per_call)] if steps_per_call else [])
         args = training.parse_args(mb.MODEL, vars(mb), argv)
         with open(os.devnull, "w") as quiet:
             result = training.train(mb.MODEL, args, stream=quiet)
@@ -73,7 +81,9 @@ def bench_keras(data, steps, warmup, seed):
     return rate
 
 
-def bench_torch(data, steps, warmup, seed, threads):
+def bench_torch(data, steps, warmup, seed, threads, prec="fp32"):
+    import contextlib
+
     import torch
     if threads:
         torch.set_num_threads(threads)
@@ -92,6 +102,8 @@ def bench_torch(data, steps, warmup, seed, threads):
     opt = torch.optim.SGD(params, lr=mb.LEARNING_RATE_BASE)
     decay_steps = n / batch
     order = torch.randperm(n)
+    # bf16: the forward pass and loss under autocast (bfloat16 matmuls), weights and updates in float32
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if prec == "bf16" else contextlib.nullcontext
 
     def step(i):
         nonlocal order
@@ -99,7 +111,8 @@ def bench_torch(data, steps, warmup, seed, threads):
         if pos == 0 and i:
             order = torch.randperm(n)
         idx = order[pos:pos + batch]
-        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        with autocast():
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
         loss = loss + mb.REGULARIZER * 0.5 * sum(w.pow(2).sum() for w in weights)
         for g in opt.param_groups:
             g["lr"] = mb.LEARNING_RATE_BASE * mb.LEARNING_RATE_DECAY ** (i // decay_steps)
@@ -118,37 +131,68 @@ def bench_torch(data, steps, warmup, seed, threads):
     return steps / (time.perf_counter() - start)
 
 
+def precisions_to_run(wanted):
+    """The wanted precisions that can run here; prints why bf16 is left out where it is."""
+    runnable = []
+    for prec in wanted:
+        try:
+            precision.session_config(prec)
+            runnable.append(prec)
+        except ConfigError as e:
+            print(f"note: {prec} left out: {e}")
+    return runnable
+
+
+def time_rounds(runs, rounds, prec):
+    """{name: [steps/s per round]}, every framework in turn in each round."""
+    rates = {name: [] for name in runs}
+    for r in range(rounds):
+        for name, run in runs.items():
+            rates[name].append(run())
+            print(f"round {r + 1} {prec}: {name:20s} {rates[name][-1]:7.1f} steps/s", flush=True)
+    return rates
+
+
+def report(rates, prec):
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    best = {name: max(v) for name, v in rates.items()}
+    print(f"\n{prec}, steps/s (batch {mb.BATCH_SIZE}):    median     best")
+    for name in rates:
+        print(f"  {name:20s}     {med[name]:7.1f}  {best[name]:7.1f}")
+    for other, target in TARGETS[prec]:
+        if other in rates:
+            label = other + ":"
+            print(f"{prec} ratio vs {label:16s} median {med[OURS] / med[other]:.2f}x, "
+                  f"best {best[OURS] / best[other]:.2f}x  (target >= {target})")
+    return med
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--steps", type=int, default=500, help="timed steps per framework and round")
     p.add_argument("--warmup", type=int, default=training.WARMUP_STEPS, help="untimed steps before each timing")
     p.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
+    p.add_argument("--precision", nargs="+", choices=precision.PRECISIONS, default=list(precision.PRECISIONS),
+                   help="precisions to compare in (bf16: PyTorch under torch.autocast)")
+    p.add_argument("--steps-per-call", type=int, default=None, help="mnist_backward's --steps-per-call (None: its own)")
+    p.add_argument("--no-keras", action="store_true", help="leave Keras out (it runs in fp32 only)")
     p.add_argument("--feed", action="store_true", help="time mnist_backward's feed_dict path instead")
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
     p.add_argument("--seed", type=int, default=1, help="seed for all three")
     args = p.parse_args(argv)
     data = mnist_data.read_data_sets(one_hot=True, seed=args.seed)
-    runs = {"tf (mnist_backward)": lambda: bench_tf(data, args.steps, args.warmup, args.feed, args.seed),
-            "keras model.fit": lambda: bench_keras(data, args.steps, args.warmup, args.seed),
-            "pytorch eager": lambda: bench_torch(data, args.steps, args.warmup, args.seed, args.torch_threads)}
-    rates = {name: [] for name in runs}
-    print(f"cpus: {os.cpu_count()}, load average: {load_average()}")
-    for r in range(args.rounds):
-        for name, run in runs.items():
-            rates[name].append(run())
-            print(f"round {r + 1}: {name:20s} {rates[name][-1]:7.1f} steps/s", flush=True)
-    med = {name: statistics.median(v) for name, v in rates.items()}
-    best = {name: max(v) for name, v in rates.items()}
-    print(f"\nsteps/s (batch {mb.BATCH_SIZE}):          median     best")
-    for name in runs:
-        print(f"  {name:20s}     {med[name]:7.1f}  {best[name]:7.1f}")
-    ours = "tf (mnist_backward)"
-    for other, target in (("pytorch eager", 1.1), ("keras model.fit", 1.5)):
-        label = other + ":"
-        print(f"ratio vs {label:16s} median {med[ours] / med[other]:.2f}x, best {best[ours] / best[other]:.2f}x  "
-              f"(target >= {target})")
-    print(f"keras jit_compile (XLA): {getattr(bench_keras, 'jit_compile', '?')}; torch threads: {bench_torch.threads}")
+    print(f"processor: {precision.cpu_summary()}; cpus: {os.cpu_count()}, load average: {load_average()}")
+    for prec in precisions_to_run(args.precision):
+        runs = {OURS: lambda p=prec: bench_tf(data, args.steps, args.warmup, args.feed, args.seed, p,
+                                              args.steps_per_call),
+                KERAS: lambda: bench_keras(data, args.steps, args.warmup, args.seed),
+                TORCH: lambda p=prec: bench_torch(data, args.steps, args.warmup, args.seed, args.torch_threads, p)}
+        if prec != "fp32" or args.no_keras:
+            del runs[KERAS]
+        report(time_rounds(runs, args.rounds, prec), prec)
+    print(f"keras jit_compile (XLA): {getattr(bench_keras, 'jit_compile', '?')}; "
+          f"torch threads: {getattr(bench_torch, 'threads', '?')}")
     print(f"load average after: {load_average()}")
     return 0
 

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_lenet5.py                          # batch 100, gd, 60 timed steps, 2 rounds
     python benchmarks/bench_lenet5.py --optimizer adam --batch-size 50
+    python benchmarks/bench_lenet5.py --optimizer adam --precision bf16     # one precision only
 
 Both sides do the same work per step: a batch of the 55,000 training images picked in memory,
 forward, softmax cross-entropy plus the L2 terms of the four weight tensors, backward, the
@@ -9,9 +10,13 @@ optimizer update, and the moving-average update of every parameter. The TensorFl
 real loop of lenet5/mnist_lenet5_backward.py (in-graph batches, its summaries and progress), run
 for 20 warm-up steps plus --steps, of which only --steps are timed. The two sides alternate for
 --rounds rounds, so a busy machine slows both alike; the best round of each is compared.
+Each precision of --precision (default fp32 and bf16) is measured in turn: bf16 is the loop's
+--precision bf16 (oneDNN's bfloat16 rewrite) against PyTorch under torch.autocast("cpu", dtype=torch.bfloat16);
+it is left out, with a note, on a processor without bfloat16 instructions. The processor's flags are printed.
 PyTorch is needed for this script only (it is not a requirement of the project).
 """
 import argparse
+import contextlib
 import io
 import os
 import sys
@@ -29,9 +34,10 @@ import numpy as np  # noqa: E402
 from lenet5 import mnist_lenet5_backward as backward  # noqa: E402  (the course's LeNet-5 constants)
 from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
-from tfnotes import training  # noqa: E402
+from tfnotes import precision, training  # noqa: E402
+from tfnotes.errors import ConfigError  # noqa: E402
 
-TARGET_RATIO = 1.0  # our loop's steps/s over PyTorch eager's
+TARGET_RATIO = {"fp32": 1.0, "bf16": 1.8}  # our loop's steps/s over PyTorch eager's, in the same precision
 
 
 def build_parser():
@@ -42,14 +48,16 @@ def build_parser():
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds (TensorFlow, then PyTorch)")
     p.add_argument("--optimizer", choices=("gd", "momentum", "adam"), default="gd", help="same on both sides")
     p.add_argument("--seed", type=int, default=0, help="weights and batch order on both sides")
+    p.add_argument("--precision", nargs="+", choices=precision.PRECISIONS, default=list(precision.PRECISIONS),
+                   help="precisions to measure, each on both sides (bf16: PyTorch under torch.autocast)")
     return p
 
 
-def time_our_loop(args, model_dir):
+def time_our_loop(args, model_dir, prec="fp32"):
     """Steps/s of the shared loop (tfnotes.training.train) on LeNet-5, warm-up steps left out (it measures them)."""
     argv = ["--steps", str(training.WARMUP_STEPS + args.steps), "--batch-size", str(args.batch_size),
             "--optimizer", args.optimizer, "--seed", str(args.seed), "--model-dir", model_dir, "--fresh",
-            "--save-every", "1000000"]
+            "--save-every", "1000000", "--precision", prec]
     targs = training.parse_args(backward.MODEL, vars(backward), argv)
     result = training.train(backward.MODEL, targs, stream=io.StringIO())
     return result["steps_per_sec"]
@@ -77,8 +85,8 @@ def torch_lenet5(torch):
     return LeNet5()
 
 
-def time_torch(args, images, labels):
-    """Steps/s of an eager PyTorch loop doing the same work as ours (EMA included)."""
+def time_torch(args, images, labels, prec="fp32"):
+    """Steps/s of an eager PyTorch loop doing the same work as ours (EMA included); bf16: under autocast."""
     import torch
     torch.manual_seed(args.seed)
     model = torch_lenet5(torch)
@@ -92,11 +100,13 @@ def time_torch(args, images, labels):
     shadows = [p.detach().clone() for p in params]
     order = torch.randperm(len(x_all))
     per_epoch = len(x_all) // args.batch_size
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if prec == "bf16" else contextlib.nullcontext
 
     def step(i):
         idx = order[(i % per_epoch) * args.batch_size:(i % per_epoch + 1) * args.batch_size]
-        logits = model(x_all[idx])
-        loss = torch.nn.functional.cross_entropy(logits, y_all[idx]) + reg * sum(0.5 * (w * w).sum() for w in weights)
+        with autocast():  # autocast runs the cross-entropy in float32 itself
+            ce = torch.nn.functional.cross_entropy(model(x_all[idx]), y_all[idx])
+        loss = ce + reg * sum(0.5 * (w * w).sum() for w in weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -113,6 +123,22 @@ def time_torch(args, images, labels):
     return args.steps / (time.perf_counter() - start)
 
 
+def compare(args, prec, images, labels, tmp):
+    """Alternating rounds of our loop and PyTorch in `prec`; prints each round, the best and the ratio."""
+    ours, theirs = [], []
+    for r in range(1, args.rounds + 1):
+        ours.append(time_our_loop(args, tmp, prec))
+        theirs.append(time_torch(args, images, labels, prec))
+        print(f"round {r} {prec}: our loop {ours[-1]:.2f} steps/s, PyTorch eager {theirs[-1]:.2f} steps/s",
+              flush=True)
+    best_ours, best_theirs = max(ours), max(theirs)
+    ratio = best_ours / best_theirs
+    print(f"best {prec}: our loop {best_ours:.2f} steps/s ({best_ours * args.batch_size:.0f} examples/s), "
+          f"PyTorch eager {best_theirs:.2f} steps/s ({best_theirs * args.batch_size:.0f} examples/s)")
+    verdict = "OK" if ratio >= TARGET_RATIO[prec] else "BELOW TARGET"
+    print(f"ratio {prec} (our loop / PyTorch eager): {ratio:.2f}x (target >= {TARGET_RATIO[prec]:.1f}x) {verdict}")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
@@ -125,20 +151,16 @@ def main(argv=None):
     train = mnist_data.read_data_sets(one_hot=False, seed=args.seed).train
     print(f"LeNet-5 training, batch {args.batch_size}, optimizer {args.optimizer}, {args.steps} timed steps per "
           f"round; TensorFlow {tf.__version__}, PyTorch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"{os.cpu_count()} CPU cores")
-    ours, theirs = [], []
+          f"{os.cpu_count()} CPU cores; processor {precision.cpu_summary()}; load average "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="bench_lenet5_") as tmp:
-        for r in range(1, args.rounds + 1):
-            ours.append(time_our_loop(args, tmp))
-            theirs.append(time_torch(args, train.images, train.labels))
-            print(f"round {r}: our loop {ours[-1]:.2f} steps/s, PyTorch eager {theirs[-1]:.2f} steps/s",
-                  flush=True)
-    best_ours, best_theirs = max(ours), max(theirs)
-    ratio = best_ours / best_theirs
-    print(f"best: our loop {best_ours:.2f} steps/s ({best_ours * args.batch_size:.0f} examples/s), "
-          f"PyTorch eager {best_theirs:.2f} steps/s ({best_theirs * args.batch_size:.0f} examples/s)")
-    verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
-    print(f"ratio (our loop / PyTorch eager): {ratio:.2f}x (target >= {TARGET_RATIO:.1f}x) {verdict}")
+        for prec in args.precision:
+            try:
+                precision.session_config(prec)
+            except ConfigError as e:
+                print(f"note: {prec} left out: {e}")
+                continue
+            compare(args, prec, train.images, train.labels, tmp)
     return 0
 
 

@@ -10,13 +10,18 @@ responsibility per module:
     data         MNIST: verified IDX files, download, read_data_sets
     records      TFRecords and image folders + label files
     pictures     a picture of a digit -> MNIST-style 28x28 input
-    digits       reading digits in picture files: inputs, results, debug PNGs
+    segment      the digits of a whole number in a picture: pieces, lines, cuts between touching digits
+    digits       reading digits and numbers in picture files: inputs, one batch, results, debug PNGs
+    server       the local web page (mnist_app.py --serve) and its HTTP API
     models       the model registry: name -> graph builder and default model folder
     checkpoints  checkpoints, the status file and the model folder
     inference    restore a checkpoint and predict
     progress     progress lines and Ctrl-C handling for long runs
     training     the one training loop every model uses
+    precision    bfloat16 where the processor has it (--precision)
     evaluation   test-set accuracy of each new checkpoint, history CSV and PNG
+    report       what the model gets wrong: confusion matrix, mistakes, per-class CSV
+    export       SavedModel and TFLite export (mnist_export.py)
 
 Imports point one way: scripts -> tfnotes -> graph builders (mnist_forward.py,
 lenet5/mnist_lenet5_forward.py), which import only TensorFlow.

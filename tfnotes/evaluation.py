@@ -27,6 +27,7 @@ from tfnotes.checkpoints import (
 )
 from tfnotes.errors import ConfigError, NoCheckpointError
 from tfnotes.inference import build_inference, predict_batches
+from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS, session_config
 from tfnotes.report import write_report
 from tfnotes.tfenv import tf
 
@@ -39,7 +40,7 @@ HISTORY_PNG = "test_accuracy.png"
 class Evaluator:
     """One graph and session, restored from each checkpoint in turn, scoring the test set."""
 
-    def __init__(self, spec, images, labels):
+    def __init__(self, spec, images, labels, precision=DEFAULT):
         self.spec = spec
         self.images, self.labels = images, np.asarray(labels).reshape(-1)
         self.graph = tf.Graph()
@@ -47,7 +48,7 @@ class Evaluator:
             self.x, logits, self.saver = build_inference(spec)
             self.probs = tf.nn.softmax(logits)
         self.graph.finalize()
-        self.sess = tf.Session(graph=self.graph)
+        self.sess = tf.Session(graph=self.graph, config=session_config(precision))
 
     def probabilities(self, checkpoint_path):
         """Probabilities [N, 10] of the test images under the checkpoint's moving-average weights."""
@@ -156,6 +157,7 @@ def build_parser(spec):
     p.add_argument("--data-dir", default=None, help="MNIST folder; None means $MNIST_DATA_DIR, else <repo>/data")
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="do not write confusion_matrix.png, mistakes.png and per_class.csv with each evaluation")
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT, help=PRECISION_HELP)
     return p
 
 
@@ -210,13 +212,14 @@ def evaluate(spec, args, stream=None):
     Raises NoCheckpointError, DataError or CheckpointMismatchError with a message for the user.
     """
     stream = stream or sys.stdout
+    session_config(args.precision)  # refuses bf16 where it cannot run, before anything else
     status = read_status(args.model_dir)
     if not list_checkpoints(args.model_dir):
         if args.once or not training_alive(status):
             raise NoCheckpointError(no_checkpoint_message(spec, args.model_dir))
         print(f"waiting for the first checkpoint of the training running as pid {status['pid']}", file=stream)
     images, labels = load_test_set(args.data_dir)
-    evaluator = Evaluator(spec, images, labels)
+    evaluator = Evaluator(spec, images, labels, args.precision)
     try:
         if not args.once:
             return follow(evaluator, args, stream)

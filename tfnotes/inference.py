@@ -9,6 +9,7 @@ import numpy as np
 from tfnotes.checkpoints import CheckpointVanished, checkpoint_step, list_checkpoints, no_checkpoint_message, restore
 from tfnotes.errors import NoCheckpointError
 from tfnotes.models import get_spec
+from tfnotes.precision import session_config
 from tfnotes.tfenv import tf
 
 EVAL_BATCH = 1000         # images per sess.run: bounds the memory of bigger networks
@@ -37,7 +38,7 @@ def predict_batches(sess, x, outputs, images):
 class Model:
     """A restored network: predict(images) -> probabilities [N,10]. Use load_model() to make one."""
 
-    def __init__(self, spec, checkpoint_path):
+    def __init__(self, spec, checkpoint_path, precision="fp32"):
         self.spec, self.checkpoint_path = spec, checkpoint_path
         self.step = checkpoint_step(checkpoint_path)
         self.graph = tf.Graph()
@@ -45,7 +46,7 @@ class Model:
             self.x, logits, saver = build_inference(spec)
             self.probs = tf.nn.softmax(logits)
         self.graph.finalize()
-        self.sess = tf.Session(graph=self.graph)
+        self.sess = tf.Session(graph=self.graph, config=session_config(precision))
         try:
             restore(saver, self.sess, checkpoint_path, spec)
         except BaseException:
@@ -69,18 +70,21 @@ class Model:
         return False
 
 
-def load_model(model="fc", model_dir=None):
+def load_model(model="fc", model_dir=None, precision="fp32"):
     """The network `model` (a name in MODELS, or a ModelSpec) with the moving-average weights of the
     newest checkpoint in model_dir (None: the model's own folder).
 
+    precision: "fp32", or "bf16" for bfloat16 mixed precision (tfnotes.precision; ConfigError on a
+    processor without bfloat16 instructions).
     Falls back to an older checkpoint if the newest vanishes while being read; raises
     NoCheckpointError (naming the folder and the training command) when there is none.
     """
     spec = get_spec(model) if isinstance(model, str) else model
     model_dir = os.path.abspath(model_dir or spec.model_dir)
+    session_config(precision)  # refuses bf16 where it cannot run, whatever the folder holds
     for path in list_checkpoints(model_dir):
         try:
-            return Model(spec, path)
+            return Model(spec, path, precision)
         except CheckpointVanished:
             continue
     raise NoCheckpointError(no_checkpoint_message(spec, model_dir))

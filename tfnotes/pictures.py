@@ -5,6 +5,8 @@ estimation (uneven lighting, paper texture), specks and frames removed, crop to 
 strokes thickened, longer side 20 px with the aspect kept, placement in 28x28 by the centre of
 mass. Only NumPy and Pillow: no TensorFlow here.
 """
+import collections
+import io
 import os
 import warnings
 
@@ -17,6 +19,7 @@ from tfnotes.errors import ImageError
 # Defaults (one place)
 # ---------------------------------------------------------------------------
 MAX_PIXELS = 40_000_000      # refuse larger pictures (decompression bombs)
+UPLOAD_NAME = "upload"       # how messages name a picture given as bytes (the web page's upload)
 ANALYSIS_SIDE = 256          # longer side used to find the digit and the background
 DRAFT_SIDE = 512             # big JPEGs are decoded at no less than this (JPEG draft mode)
 WORK_SIDE = 96               # longer side of the digit crop while measuring/thickening strokes
@@ -34,40 +37,55 @@ TARGET_RATIO = 0.085         # ... up to about the median MNIST digit (~1/10 of 
 # ---------------------------------------------------------------------------
 # Loading and validation
 # ---------------------------------------------------------------------------
-def load_image(path, max_pixels=MAX_PIXELS):
-    """Open and fully decode one picture; raise ImageError naming the file if it is unusable.
+def load_image(source, max_pixels=MAX_PIXELS, name=None):
+    """Open and fully decode one picture; raise ImageError naming it if it is unusable.
 
-    JPEGs are decoded straight to grey, big ones at reduced scale (draft mode; the longer side
-    stays >= DRAFT_SIDE), which is plenty for a digit and several times faster.
+    source: a path, the picture's bytes or a binary file object (a page's upload); messages name it
+    `name`, else the path, else UPLOAD_NAME. JPEGs are decoded straight to grey, big ones at reduced
+    scale (draft mode; the longer side stays >= DRAFT_SIDE), which is plenty for a digit and several
+    times faster.
     """
-    path = os.fspath(path)
+    if hasattr(source, "read"):
+        source = source.read()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name = name or UPLOAD_NAME
+        if len(source) == 0:
+            raise ImageError(f"{name}: the file is empty (0 bytes)")
+        return _open(io.BytesIO(source), name, max_pixels)
+    path = os.fspath(source)
+    name = name or path
     if not os.path.exists(path):
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(f"{name}: no such file")
     if os.path.isdir(path):
-        raise ImageError(f"{path}: is a folder, not a picture")
+        raise ImageError(f"{name}: is a folder, not a picture")
     if os.path.getsize(path) == 0:
-        raise ImageError(f"{path}: the file is empty (0 bytes)")
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+    return _open(path, name, max_pixels)
+
+
+def _open(fp, name, max_pixels):
+    """Image.open + _decode of a path or an in-memory file, every failure an ImageError naming `name`."""
     with warnings.catch_warnings():
         # PIL only warns between its limit and twice its limit: make that an error too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(path)
+            img = Image.open(fp)
         except UnidentifiedImageError:
-            raise ImageError(f"{path}: not a picture PIL can read; use PNG, JPEG, BMP, GIF or TIFF") from None
+            raise ImageError(f"{name}: not a picture PIL can read; use PNG, JPEG, BMP, GIF or TIFF") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{path}: too many pixels (decompression bomb?); "
+            raise ImageError(f"{name}: too many pixels (decompression bomb?); "
                              f"limit {max_pixels:,} pixels, shrink the picture") from None
         except OSError as exc:
-            raise ImageError(f"{path}: cannot open ({exc})") from None
+            raise ImageError(f"{name}: cannot open ({exc})") from None
         try:
-            return _decode(img, path, max_pixels)
+            return _decode(img, name, max_pixels)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             img.close()
-            raise ImageError(f"{path}: too many pixels (decompression bomb?); "
+            raise ImageError(f"{name}: too many pixels (decompression bomb?); "
                              f"limit {max_pixels:,} pixels, shrink the picture") from None
         except (OSError, ValueError, SyntaxError) as exc:
             img.close()
-            raise ImageError(f"{path}: damaged or truncated picture ({exc})") from None
+            raise ImageError(f"{name}: damaged or truncated picture ({exc})") from None
         except ImageError:
             img.close()
             raise
@@ -90,11 +108,13 @@ def _decode(img, path, max_pixels):
         img.draft("L" if img.mode in ("RGB", "YCbCr") else img.mode,
                   (max(1, int(width * scale)), max(1, int(height * scale))))
     img.load()
-    if getattr(img, "fp", None) is None:        # single-frame formats close their file after load
-        return img
-    out = img.copy()                             # the others (GIF, TIFF) keep it open: copy, close
-    img.close()
-    return out
+    if getattr(img, "fp", None) is not None:     # GIF, TIFF keep their file open: copy, close
+        out = img.copy()
+        img.close()
+        img = out
+    # Draft decoding may have shrunk it: boxes reported to the user are scaled back to this size.
+    img.info["original_size"] = (width, height)
+    return img
 
 
 # ---------------------------------------------------------------------------
@@ -476,7 +496,11 @@ def preprocess(pil_image, name=None):
 
 def mnistify(grey):
     """Grey picture (PIL L or F image, or float array: 0 black, 1 white; any size) -> MNIST-style 28x28 float32."""
-    crop = digit_crop(grey)
+    return finish(digit_crop(grey))
+
+
+def finish(crop):
+    """A digit's ink crop (digit_crop, crop_ink) -> MNIST-style 28x28: thickened, 20 px, centred by mass."""
     crop = thicken(crop)
     if not (crop > 0.02).any():
         raise ValueError("no digit found: the ink is too faint")
@@ -494,23 +518,60 @@ def mnistify(grey):
     return place_by_mass(small)
 
 
+Analysis = collections.namedtuple("Analysis", "small ink paper dark threshold peak")
+Analysis.__doc__ = """A picture's ink, found on a copy at most `side` px on its longer side (analyse()).
+
+small: that grey copy; ink: ink strength (0 = paper); paper: the paper level; dark: True for dark ink
+on light paper; threshold: the ink level that counts as a stroke; peak: the strong ink level."""
+
+
+def as_image(grey):
+    """A grey picture as a PIL image (float arrays become mode F)."""
+    return Image.fromarray(np.asarray(grey, dtype=np.float32)) if isinstance(grey, np.ndarray) else grey
+
+
+def analyse(grey, side=ANALYSIS_SIDE):
+    """Find the ink of a grey PIL picture on a copy at most `side` px wide: an Analysis."""
+    width, height = grey.size
+    if max(height, width) > side:
+        small = _as_float(grey.resize(_fit((width, height), side), Image.Resampling.BILINEAR))
+    else:
+        small = _as_float(grey)
+    return Analysis(small, *find_ink(small))
+
+
 def digit_crop(grey):
     """The digit's box, as ink strength in [0, 1] (0 = paper), about WORK_SIDE px on its longer side.
 
     The digit is found on a copy at most ANALYSIS_SIDE px wide; its box is then cut again from the
     full-resolution picture, so small digits in big photos keep their detail.
     """
-    if isinstance(grey, np.ndarray):
-        grey = Image.fromarray(np.asarray(grey, dtype=np.float32))
-    width, height = grey.size
-    if max(height, width) > ANALYSIS_SIDE:
-        small = _as_float(grey.resize(_fit((width, height), ANALYSIS_SIDE), Image.Resampling.BILINEAR))
-    else:
-        small = _as_float(grey)
-    ink, paper, dark, threshold, peak = find_ink(small)
-    keep = select_digit(ink > threshold)
+    grey = as_image(grey)
+    found = analyse(grey)
+    keep = select_digit(found.ink > found.threshold)
     if not keep.any():
         raise ValueError("no digit found: only specks or a frame, no strokes")
+    return crop_ink(grey, found, keep)
+
+
+def crop_ink(grey, found, keep):
+    """The ink of the pixels `keep` (a mask on found.small) cut from the full-resolution grey picture.
+
+    Returns ink strength in [0, 1] about WORK_SIDE px on its longer side; only ink near `keep` counts,
+    so a neighbour's strokes inside the box are left out.
+    """
+    window = ink_window(grey, found, keep)
+    return window.ink * window_mask(window, keep)
+
+
+Window = collections.namedtuple("Window", "ink box_small size")
+Window.__doc__ = """Ink strength of a box of the picture at full resolution (about WORK_SIDE px), not yet masked."""
+
+
+def ink_window(grey, found, keep):
+    """The full-resolution ink of the box around the pixels `keep` (plus one analysis pixel each side)."""
+    small, paper, threshold, peak = found.small, found.paper, found.threshold, found.peak
+    width, height = grey.size
     top, bottom, left, right = _bbox(keep)
     top, bottom, left, right = top - 1, bottom + 1, left - 1, right + 1
     sy, sx = height / small.shape[0], width / small.shape[1]
@@ -518,12 +579,17 @@ def digit_crop(grey):
     box = (box_small[0] * sx, box_small[1] * sy, box_small[2] * sx, box_small[3] * sy)
     size = _fit((box[2] - box[0], box[3] - box[1]), WORK_SIDE)
     bright = _as_float(grey.resize(size, Image.Resampling.BILINEAR, box=box))
-    if dark:
+    if found.dark:
         bright = 1.0 - bright
     ink_w = np.clip(bright - _resize(paper, size, box=box_small), 0.0, None)
-    mask = _resize(keep.astype(np.float32), size, box=box_small) > 0.0
     low = 0.5 * threshold
-    return np.clip((ink_w - low) / max(peak - low, 1e-6), 0.0, 1.0) * dilate(mask.astype(np.float32), 1)
+    return Window(np.clip((ink_w - low) / max(peak - low, 1e-6), 0.0, 1.0), box_small, size)
+
+
+def window_mask(window, keep):
+    """Where the pixels `keep` (a mask on the analysed copy) lie in a Window, widened by one pixel (0 or 1)."""
+    mask = _resize(keep.astype(np.float32), window.size, box=window.box_small) > 0.0
+    return dilate(mask.astype(np.float32), 1)
 
 
 def place_by_mass(digit, side=CANVAS_SIDE):
@@ -540,3 +606,14 @@ def place_by_mass(digit, side=CANVAS_SIDE):
     out[top:top + h, left:left + w] = digit
     return out
 
+
+
+def oriented(picture):
+    """The picture turned upright by its EXIF orientation (the same picture when it has none)."""
+    return ImageOps.exif_transpose(picture) if picture.getexif().get(0x0112, 1) != 1 else picture
+
+
+def original_scale(picture):
+    """Pixels of the original file per pixel of the decoded picture (above 1 after JPEG draft decoding)."""
+    width, _ = picture.info.get("original_size", picture.size)
+    return width / picture.size[0]

@@ -4,6 +4,10 @@ A model plugs in through its ModelSpec (tfnotes.models) and its script's constan
 is shared: batches made inside the graph (or the course's feed_dict), L2 regularization, a learning
 rate decaying once per epoch, moving averages of the weights, checkpoints, resume, Ctrl-C/SIGTERM,
 progress lines, TensorBoard summaries and the status file that mnist_test.py follows.
+
+Speed: where the batches are made inside the graph and the step draws no random numbers, up to
+STEPS_PER_CALL plain steps run in one session call (a tf.while_loop that builds the same step again);
+--precision bf16 runs the session with bfloat16 mixed precision (tfnotes.precision).
 """
 import argparse
 import math
@@ -13,7 +17,7 @@ import time
 
 import numpy as np
 
-from tfnotes import data, records
+from tfnotes import augment, data, precision, records
 from tfnotes.checkpoints import (
     check_compatible,
     list_checkpoints,
@@ -31,12 +35,15 @@ SUMMARY_EVERY = 100      # steps between TensorBoard points
 MAX_TO_KEEP = 5          # checkpoints kept by the Saver (TF's default)
 DEFAULT_SEED = 1         # a fixed default, so the plain command gives the same run (and figures) every time
 WARMUP_STEPS = 20        # steps left out of the measured speed (graph optimisation, caches)
-SCHEDULE_KEYS = ("model", "batch_size", "learning_rate_base", "learning_rate_decay", "optimizer", "data")
+STEPS_PER_CALL = 100     # training steps per session call (a loop inside the graph), where the input allows
+SCHEDULE_KEYS = ("model", "batch_size", "learning_rate_base", "learning_rate_decay", "optimizer", "data",
+                 "precision", "augment")
+# Stateful random ops: a step holding one (dropout) draws other numbers inside a loop than in single steps.
+STATEFUL_RANDOM_OPS = ("RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
+                       "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoissonV2")
 # The constants each training script defines; they are its flags' defaults.
 COURSE_CONSTANTS = ("BATCH_SIZE", "LEARNING_RATE_BASE", "LEARNING_RATE_DECAY", "REGULARIZER", "STEPS",
                     "MOVING_AVERAGE_DECAY", "MODEL_NAME")
-
-
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -75,10 +82,43 @@ def build_parser(spec, constants):
     p.add_argument("--data-dir", default=None, help="MNIST folder; None means $MNIST_DATA_DIR, else <repo>/data")
     p.add_argument("--feed", action="store_true",
                    help="the course's placeholder + feed_dict input (slower); default: batches made inside the graph")
+    p.add_argument("--precision", choices=precision.PRECISIONS, default=precision.DEFAULT,
+                   help=precision.PRECISION_HELP)
+    p.add_argument("--steps-per-call", type=int, default=None,
+                   help="training steps per session call, run by a loop inside the graph (progress lines, summaries "
+                        f"and checkpoints stay on their steps); None: {STEPS_PER_CALL} with in-graph batches when "
+                        "the step draws no random numbers (the fully connected network), else 1 (LeNet-5's "
+                        "dropout, --feed, --data tfrecords)")
     p.add_argument("--seed", type=int, default=None,
-                   help="seed for weights, batch order and dropout; the same seed gives the same losses on a CPU "
-                        f"(None: the resumed run's own seed, else DEFAULT_SEED = {DEFAULT_SEED})")
+                   help="seed for weights, batch order, dropout and augmentation; the same seed gives the same "
+                        f"losses on a CPU (None: the resumed run's own seed, else DEFAULT_SEED = {DEFAULT_SEED})")
+    add_augment_flags(p)
     return p
+
+
+def add_augment_flags(p):
+    """--augment and its knobs (tfnotes/augment.py); off by default, so the course's runs stay as they are."""
+    d = augment.DEFAULT
+    p.add_argument("--augment", action="store_true",
+                   help="vary each training image inside the graph (rotation, scale, shift, shear, pen width), "
+                        "for a model that reads real handwriting better")
+    p.add_argument("--augment-rotate", type=float, default=d.rotate, help="degrees of rotation, either way")
+    p.add_argument("--augment-scale", type=float, default=d.scale, help="size change, as a share, either way")
+    p.add_argument("--augment-shift", type=float, default=d.shift, help="pixels of shift, either way")
+    p.add_argument("--augment-shear", type=float, default=d.shear, help="horizontal shear (slant), either way")
+    p.add_argument("--augment-thicken", type=float, default=d.thicken,
+                   help="share of the images drawn one pixel thicker")
+    p.add_argument("--augment-thin", type=float, default=d.thin, help="share of the images drawn one pixel thinner")
+    p.add_argument("--show-augment", metavar="PNG", default=None,
+                   help="write a grid of augmented training images to PNG and exit (no training)")
+
+
+def augment_knobs(args):
+    """The augmentation's settings from the flags, or None when --augment is off."""
+    if not args.augment:
+        return None
+    return augment.Augment(args.augment_rotate, args.augment_scale, args.augment_shift, args.augment_shear,
+                           args.augment_thicken, args.augment_thin)
 
 
 def check_args(args):
@@ -95,6 +135,18 @@ def check_args(args):
             raise ConfigError(f"{flag} must be in (0, 1], got {value}")
     if args.regularizer < 0:
         raise ConfigError(f"--regularizer must be >= 0, got {args.regularizer}")
+    if args.steps_per_call is not None and args.steps_per_call < 1:
+        raise ConfigError(f"--steps-per-call must be positive, got {args.steps_per_call}")
+    if (args.steps_per_call or 1) > 1 and (args.feed or args.data == "tfrecords"):
+        raise ConfigError("--steps-per-call above 1 needs the in-graph batches: not with --feed or --data tfrecords")
+    knobs = augment.Augment(args.augment_rotate, args.augment_scale, args.augment_shift, args.augment_shear,
+                            args.augment_thicken, args.augment_thin)
+    for flag, value in zip(("--augment-rotate", "--augment-scale", "--augment-shift", "--augment-shear",
+                            "--augment-thicken", "--augment-thin"), knobs):
+        if value < 0:
+            raise ConfigError(f"{flag} must be >= 0, got {value}")
+    if knobs.thicken + knobs.thin > 1 or knobs.scale >= 1:
+        raise ConfigError("--augment-thicken + --augment-thin must be at most 1, and --augment-scale below 1")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -109,10 +161,17 @@ def in_graph_batches(images, labels, batch_size, global_step, seed):
     only on the step, so a resumed run sees exactly the batches the uninterrupted run would have.
     Returns (x, labels, init_feed) where init_feed fills the variables at local-variable init.
     """
+    x, y, init_feed, _ = in_graph_batch_source(images, labels, batch_size, global_step, seed)
+    return x, y, init_feed
+
+
+def in_graph_batch_source(images, labels, batch_size, global_step, seed):
+    """in_graph_batches, plus batch_at(step) -> (x, labels): the same batch, built again where it is called
+    (inside a training loop in the graph)."""
     n = len(images)
     per_epoch = n // batch_size
     local = [tf.GraphKeys.LOCAL_VARIABLES]
-    with tf.name_scope("input"):
+    with tf.name_scope("input") as scope:
         images_in = tf.placeholder(tf.float32, images.shape, name="train_images")
         labels_in = tf.placeholder(tf.int32, [n], name="train_labels")
         images_var = tf.Variable(images_in, trainable=False, collections=local, name="images", use_resource=True)
@@ -121,6 +180,8 @@ def in_graph_batches(images, labels, batch_size, global_step, seed):
                                 use_resource=True)
         order_epoch = tf.Variable(tf.constant(-1, tf.int64), trainable=False, collections=local,
                                   name="order_epoch", use_resource=True)
+
+    def batch_at(global_step):
         step = tf.cast(global_step, tf.int64)
         epoch = step // per_epoch
         pos = tf.cast(step % per_epoch, tf.int32) * batch_size
@@ -132,18 +193,20 @@ def in_graph_batches(images, labels, batch_size, global_step, seed):
 
         order = tf.cond(tf.equal(order_epoch.read_value(), epoch), order_var.read_value, reshuffle)
         index = order[pos:pos + batch_size]
-        x = tf.gather(images_var, index)
-        y = tf.gather(labels_var, index)
+        return tf.gather(images_var, index), tf.gather(labels_var, index)
+
+    with tf.name_scope(scope):  # the same scope again: the graph's names stay as they were
+        x, y = batch_at(global_step)
     init_feed = {images_in: images, labels_in: labels.astype(np.int32)}
-    return x, y, init_feed
+    return x, y, init_feed, batch_at
 
 
-def loss_fn(logits, labels):
-    """Mean softmax cross-entropy plus every L2 term in the 'losses' collection."""
+def loss_fn(logits, labels, terms=None):
+    """Mean softmax cross-entropy plus the L2 terms (None: every term in the 'losses' collection)."""
     with tf.name_scope("total_loss"):
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=labels)
         cem = tf.reduce_mean(ce)
-        terms = tf.get_collection("losses")
+        terms = tf.get_collection("losses") if terms is None else terms
         return cem + tf.add_n(terms) if terms else cem
 
 
@@ -157,21 +220,45 @@ def make_optimizer(name, learning_rate, momentum=0.9):
     raise ValueError(f"unknown optimizer {name!r}: choose gd, momentum or adam")
 
 
-def build_train_ops(spec, args, x, labels, global_step, num_examples):
-    """Logits, loss, learning rate and one training op that also updates the moving averages."""
+def shared_updates(args, global_step):
+    """(optimizer_for, ema): the graph's one optimizer and one moving average, whichever steps are built.
+
+    A step built inside a loop must update the same optimizer slots and shadow variables as the plain
+    step. optimizer_for(learning_rate) hands out the one optimizer, set to the learning-rate tensor of
+    the step being built (the optimizer reads a callable learning rate when it builds its update).
+    """
+    rates = []
+    optimizer = make_optimizer(args.optimizer, lambda: rates[-1], args.momentum)
+
+    def optimizer_for(learning_rate):
+        rates.append(learning_rate)
+        return optimizer
+
+    return optimizer_for, tf.train.ExponentialMovingAverage(args.moving_average_decay, global_step)
+
+
+def training_step(spec, args, x, labels, global_step, num_examples, shared):
+    """One training step, built where it is called: (logits, loss, learning rate, op that updates the averages)."""
+    optimizer_for, ema = shared
     regularizer = args.regularizer if args.regularizer > 0 else None
+    first_term = len(tf.get_collection("losses"))
     y = spec.build_logits(x, True, regularizer)
-    loss = loss_fn(y, labels)
+    loss = loss_fn(y, labels, tf.get_collection("losses")[first_term:])  # this network's own L2 terms
     # Decay once per epoch, as the course did (staircase, decay steps = examples / batch size).
     learning_rate = tf.train.exponential_decay(args.learning_rate_base, global_step,
                                                num_examples / args.batch_size,
                                                args.learning_rate_decay, staircase=True)
-    train_step = make_optimizer(args.optimizer, learning_rate, args.momentum).minimize(loss, global_step=global_step)
-    ema = tf.train.ExponentialMovingAverage(args.moving_average_decay, global_step)
+    train_step = optimizer_for(learning_rate).minimize(loss, global_step=global_step)
     # The course put train_step and ema_op side by side in one control_dependencies; here the averages
     # are taken after the update, so every run does the same thing in the same order (--seed).
     with tf.control_dependencies([train_step]):
         train_op = ema.apply(tf.trainable_variables())
+    return y, loss, learning_rate, train_op
+
+
+def build_train_ops(spec, args, x, labels, global_step, num_examples, shared):
+    """Logits, loss, learning rate and one training op that also updates the moving averages."""
+    y, loss, learning_rate, train_op = training_step(spec, args, x, labels, global_step, num_examples, shared)
     with tf.name_scope("accuracy"):
         correct = tf.equal(tf.argmax(y, 1, output_type=tf.int32), tf.cast(labels, tf.int32))
         accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
@@ -180,10 +267,51 @@ def build_train_ops(spec, args, x, labels, global_step, num_examples):
     return dict(loss=loss, learning_rate=learning_rate, train_op=train_op, summary=summary)
 
 
-def build_input(args, global_step, seed):
-    """(x, labels, init_feed, feed_fn, num_examples) for the chosen --data and --feed.
+def build_multi_step(spec, args, batch_at, global_step, num_examples, shared):
+    """(steps placeholder, op): the op runs that many training steps in one session call, in a tf.while_loop.
 
-    feed_fn(sess) gives each step's feed_dict (None for in-graph batches).
+    Each pass builds its batch from global_step (batch_at) and runs the same step as the plain train_op
+    (same variables, optimizer slots and averages), one pass after the other.
+    """
+    steps = tf.placeholder(tf.int32, [], name="steps_per_call")
+
+    def body(i):
+        x, labels = batch_at(global_step)
+        train_op = training_step(spec, args, x, labels, global_step, num_examples, shared)[3]
+        with tf.control_dependencies([train_op]):
+            return i + 1
+
+    with tf.name_scope("multi_step"), tf.variable_scope(tf.get_variable_scope(), reuse=True):
+        loop = tf.while_loop(lambda i: i < steps, body, [tf.constant(0)], parallel_iterations=1, back_prop=False)
+    return steps, loop
+
+
+def draws_random_numbers(tensor):
+    """Whether computing `tensor` runs a stateful random op (dropout): a loop would draw other numbers."""
+    seen, todo = set(), [tensor.op]
+    while todo:
+        op = todo.pop()
+        if op.type in STATEFUL_RANDOM_OPS:
+            return True
+        for t in op.inputs:
+            if t.op not in seen:
+                seen.add(t.op)
+                todo.append(t.op)
+    return False
+
+
+def resolve_steps_per_call(args, batch_at, loss):
+    """--steps-per-call; else STEPS_PER_CALL where a loop in the graph gives exactly the plain steps' numbers."""
+    if args.steps_per_call is not None:
+        return args.steps_per_call
+    return 1 if batch_at is None or draws_random_numbers(loss) else STEPS_PER_CALL
+
+
+def build_input(args, global_step, seed):
+    """(x, labels, init_feed, feed_fn, num_examples, batch_at) for the chosen --data and --feed.
+
+    feed_fn(sess) gives each step's feed_dict (None for in-graph batches); batch_at(step) builds the
+    in-graph batch of a step again (None for the other inputs).
     """
     if args.data == "tfrecords":
         path = os.path.join(data.resolve_data_dir(args.data_dir), records.TRAIN_TFRECORD)
@@ -191,10 +319,10 @@ def build_input(args, global_step, seed):
                                                                seed=seed)
         num_examples = records.count_records(path)
         if not args.feed:
-            return img_batch, tf.argmax(label_batch, 1), {}, None, num_examples
+            return img_batch, tf.argmax(label_batch, 1), {}, None, num_examples, None
         x, y_ = _placeholders()
         return x, tf.argmax(y_, 1), {}, (lambda sess: dict(zip((x, y_), sess.run([img_batch, label_batch])))), \
-            num_examples
+            num_examples, None
     mnist = data.read_data_sets(args.data_dir, one_hot=True, seed=seed)
     train = mnist.train
     if args.batch_size > train.num_examples:
@@ -203,16 +331,35 @@ def build_input(args, global_step, seed):
     if args.feed:
         x, y_ = _placeholders()
         return x, tf.argmax(y_, 1), {}, (lambda sess: dict(zip((x, y_), train.next_batch(args.batch_size)))), \
-            train.num_examples
-    x, labels, init_feed = in_graph_batches(train.images, np.argmax(train.labels, 1), args.batch_size,
-                                            global_step, seed)
-    return x, labels, init_feed, None, train.num_examples
+            train.num_examples, None
+    x, labels, init_feed, batch_at = in_graph_batch_source(train.images, np.argmax(train.labels, 1),
+                                                           args.batch_size, global_step, seed)
+    return x, labels, init_feed, None, train.num_examples, batch_at
+
+
+def with_augment(args, seed, global_step, x, batch_at):
+    """(x, batch_at) augmented by --augment: drawn from (seed, step), so a resumed run or a loop inside the
+    graph augments each step's batch exactly as an unbroken, one-step-per-call run does."""
+    knobs = augment_knobs(args)
+    if knobs is None:
+        return x, batch_at
+    x = augment.augment(x, seed, global_step, knobs)
+    if batch_at is None:
+        return x, None
+
+    def augmented_batch_at(step):
+        images, labels = batch_at(step)
+        return augment.augment(images, seed, step, knobs), labels
+
+    return x, augmented_batch_at
 
 
 def _placeholders():
     x = tf.placeholder(tf.float32, [None, data.IMAGE_PIXELS], name="x")
     y_ = tf.placeholder(tf.float32, [None, data.NUM_CLASSES], name="y_")
     return x, y_
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The training loop
 # ---------------------------------------------------------------------------------------------------------
@@ -221,7 +368,12 @@ def run_config(spec, args, seed):
     return dict(model=spec.name, batch_size=args.batch_size, learning_rate_base=args.learning_rate_base,
                 learning_rate_decay=args.learning_rate_decay, regularizer=args.regularizer,
                 moving_average_decay=args.moving_average_decay, optimizer=args.optimizer, data=args.data,
-                seed=seed)
+                precision=args.precision, augment=knobs_dict(args), seed=seed)
+
+
+def knobs_dict(args):
+    knobs = augment_knobs(args)
+    return None if knobs is None else knobs._asdict()
 
 
 def resolve_seed(args, old_status):
@@ -255,6 +407,8 @@ def restore_latest(sess, saver, var_list, args, spec, stream):
 
 def warn_schedule_change(old_status, config, stream):
     old = old_status.get("config", {})
+    if old and "precision" not in old:  # written before --precision existed: such runs were float32
+        old = dict(old, precision=precision.DEFAULT)
     changed = [k for k in SCHEDULE_KEYS if k in old and old[k] != config[k]]
     if changed:
         changes = ", ".join(f"{k} {old[k]} -> {config[k]}" for k in changed)
@@ -262,26 +416,54 @@ def warn_schedule_change(old_status, config, stream):
               "and results will differ from an uninterrupted run", file=stream)
 
 
+def plain_steps_ahead(step, args, limit):
+    """How many steps after `step` can run in one call: none shows values, a checkpoint may follow the last."""
+    def upcoming(every):  # the first step number after `step` that is a multiple of `every`
+        return (step // every + 1) * every
+
+    fetch = min(upcoming(args.log_every), upcoming(args.summary_every), args.steps)
+    return max(0, min(fetch - 1, upcoming(args.save_every), step + limit) - step)
+
+
+def make_runner(sess, ops, feed_fn):
+    """run(show, summarize, ahead) -> (steps done, fetched values): one session call.
+
+    It runs `ahead` plain steps in the loop of the graph where there is one and ahead > 1, else one step,
+    fetching loss and learning rate when `show` and also the summary when `summarize`.
+    """
+    extra = [ops["train_op"], ops["loss"], ops["learning_rate"]]
+    # A callable skips sess.run's per-call work of parsing fetches; the plain steps are nearly all steps.
+    basic = None if feed_fn else sess.make_callable(ops["train_op"])
+    loop = sess.make_callable(ops["multi_step"], [ops["multi_steps"]]) if "multi_step" in ops else None
+
+    def run(show, summarize, ahead):
+        if loop is not None and ahead > 1:
+            loop(ahead)
+            return ahead, ()
+        if basic is not None and not (show or summarize):
+            basic()
+            return 1, ()
+        fetches = extra + [ops["summary"]] if summarize else extra if show else [ops["train_op"]]
+        return 1, sess.run(fetches, feed_fn(sess) if feed_fn else None)
+
+    return run
+
+
 def run_steps(sess, ops, args, start, feed_fn, saver, writer, stop, progress):
-    """The hot loop: one sess.run per step; loss and summaries are fetched only on the steps that show them.
+    """The hot loop: plain steps in calls of up to ops["steps_per_call"] steps, and a call of its own for each
+    step that shows values; loss and summaries are fetched only on the steps that show them.
 
     Returns (last step, last saved step, measured steps per second or None).
     """
     save_path = os.path.join(args.model_dir, args.model_name)
     step, last_saved, t_warm, warm_step = start, start, None, None
-    extra = [ops["train_op"], ops["loss"], ops["learning_rate"]]
-    # A callable skips sess.run's per-call work of parsing fetches; the plain steps are nearly all steps.
-    basic = None if feed_fn else sess.make_callable(ops["train_op"])
+    run = make_runner(sess, ops, feed_fn)
     while step < args.steps and stop.signum is None:
         show = progress.wants_values(step)
         summarize = (step + 1) % args.summary_every == 0
-        if basic is not None and not (show or summarize):
-            basic()
-            out = ()
-        else:
-            fetches = extra + [ops["summary"]] if summarize else extra if show else [ops["train_op"]]
-            out = sess.run(fetches, feed_fn(sess) if feed_fn else None)
-        step += 1
+        ahead = 0 if show or summarize else plain_steps_ahead(step, args, ops["steps_per_call"])
+        done, out = run(show, summarize, ahead)
+        step += done
         if len(out) > 1 and not math.isfinite(out[1]):
             progress.clear()
             raise TrainingError(f"the loss became {out[1]} at step {step}; lower --learning-rate-base. The last "
@@ -293,7 +475,7 @@ def run_steps(sess, ops, args, start, feed_fn, saver, writer, stop, progress):
         if step % args.save_every == 0 and step < args.steps:
             saver.save(sess, save_path, global_step=step)
             last_saved = step
-        if step - start == WARMUP_STEPS:
+        if t_warm is None and step - start >= WARMUP_STEPS:
             t_warm, warm_step = time.perf_counter(), step
     rate = (step - warm_step) / (time.perf_counter() - t_warm) if t_warm and step > warm_step else None
     return step, last_saved, rate
@@ -304,11 +486,17 @@ def build_graph(spec, args, seed):
     with graph.as_default():
         tf.set_random_seed(seed)
         global_step = tf.train.get_or_create_global_step()
-        x, labels, init_feed, feed_fn, num_examples = build_input(args, global_step, seed)
-        ops = build_train_ops(spec, args, x, labels, global_step, num_examples)
+        x, labels, init_feed, feed_fn, num_examples, batch_at = build_input(args, global_step, seed)
+        x, batch_at = with_augment(args, seed, global_step, x, batch_at)
+        shared = shared_updates(args, global_step)
+        ops = build_train_ops(spec, args, x, labels, global_step, num_examples, shared)
         ops["var_list"] = tf.global_variables()
         ops["saver"] = tf.train.Saver(max_to_keep=args.max_to_keep, save_relative_paths=True)
         ops["init"] = [tf.global_variables_initializer(), tf.local_variables_initializer()]
+        ops["steps_per_call"] = resolve_steps_per_call(args, batch_at, ops["loss"])
+        if ops["steps_per_call"] > 1:  # built last: it makes no variables, and the plain step's graph is unchanged
+            ops["multi_steps"], ops["multi_step"] = build_multi_step(spec, args, batch_at, global_step,
+                                                                     num_examples, shared)
     graph.finalize()  # nothing may add ops inside the loop (that would slow every step)
     return graph, ops, init_feed, feed_fn
 
@@ -327,6 +515,9 @@ def train(spec, args, stream=None):
     for a Ctrl-C that the loop could not turn into a clean stop (the last complete checkpoint is kept).
     """
     check_args(args)
+    if args.show_augment:
+        return show_augment(args, stream or sys.stdout)
+    session_config = precision.session_config(args.precision)  # refuses bf16 where it cannot run
     stream = stream or sys.stdout
     old_status = prepare_model_dir(args.model_dir, args.fresh, stream)
     seed = resolve_seed(args, old_status)
@@ -335,7 +526,7 @@ def train(spec, args, stream=None):
     write_status(args.model_dir, status="running", step=old_status.get("step", 0) if not args.fresh else 0,
                  steps=args.steps, config=config)
     try:
-        return _train(spec, args, stream, old_status, seed, config)
+        return _train(spec, args, stream, old_status, seed, config, session_config)
     except BaseException as e:  # say in the status file that no training runs here any more
         failed = not isinstance(e, KeyboardInterrupt)
         write_status(args.model_dir, status="failed" if failed else "interrupted",
@@ -346,9 +537,9 @@ def train(spec, args, stream=None):
         raise
 
 
-def _train(spec, args, stream, old_status, seed, config):
+def _train(spec, args, stream, old_status, seed, config, session_config):
     graph, ops, init_feed, feed_fn = build_graph(spec, args, seed)
-    with tf.Session(graph=graph) as sess:
+    with tf.Session(graph=graph, config=session_config) as sess:
         sess.run(ops["init"], init_feed)
         start = restore_latest(sess, ops["saver"], ops["var_list"], args, spec, stream)
         if start:
@@ -361,7 +552,8 @@ def _train(spec, args, stream, old_status, seed, config):
         write_status(args.model_dir, status="running", step=start, steps=args.steps, config=config)
         source = ("feed_dict" if args.feed else "in-graph") + (" tfrecords" if args.data == "tfrecords" else "")
         print(f"training {spec.name}: steps {start} -> {args.steps}, batch {args.batch_size}, seed {seed}, "
-              f"{source} input, model dir {args.model_dir}", file=stream)
+              f"{source} input, {precision.describe(args.precision)}, up to {ops['steps_per_call']} step(s) per "
+              f"call, model dir {args.model_dir}", file=stream)
         writer = tf.summary.FileWriter(args.model_dir, graph if start == 0 else None)
         # Tells TensorBoard to drop points logged after `start` by a run that died before its next checkpoint.
         writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start)
@@ -386,3 +578,20 @@ def _train(spec, args, stream, old_status, seed, config):
                 exit_code=128 + stop.signum if stop.signum else 0)
 
 
+
+
+def show_augment(args, stream, rows=8, cols=12):
+    """--show-augment PNG: the first training images, each row one digit and its augmented versions."""
+    train = data.read_data_sets(args.data_dir, one_hot=False).train
+    knobs = augment_knobs(args) or augment.DEFAULT
+    seed = args.seed if args.seed is not None else DEFAULT_SEED
+    originals = train.images[:rows]
+    with tf.Graph().as_default():
+        batch = augment.augment(tf.constant(np.repeat(originals, cols - 1, axis=0)), seed, 0, knobs)
+        with tf.Session() as sess:
+            varied = sess.run(batch).reshape(rows, cols - 1, 784)
+    grid = np.concatenate([originals[:, None], varied], axis=1).reshape(rows, cols, 28, 28)
+    augment.save_grid(grid, args.show_augment)
+    print(f"wrote {args.show_augment}: {rows} training digits (first column) and {cols - 1} augmented versions "
+          f"of each ({knobs})", file=stream)
+    return dict(step=0, status="shown", signal=None, steps_per_sec=None, exit_code=0)

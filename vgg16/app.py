@@ -2,6 +2,7 @@
 
     python vgg16/app.py IMAGE [IMAGE ...] --weights vgg16/vgg16.npz
     python -m vgg16.app IMAGE [IMAGE ...] --weights vgg16/vgg16.npz   # the same, as a module
+    python vgg16/app.py IMAGE ... --precision bf16    # bfloat16 arithmetic, on a CPU with AVX512_BF16 or AMX
 
 For each image it prints the top-5 classes as ``index: name ---- 12.34%`` and saves
 two PNGs in --out-dir: ``<name>_top5.png`` (bar chart) and ``<name>_steps.png``
@@ -21,6 +22,7 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
+from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS, session_config  # noqa: E402
 from vgg16 import Nclasses, network, utils  # noqa: E402
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "results"
@@ -41,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-plots", action="store_true", help="print only, save no PNGs (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8,
                         help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT,
+                        help=f"{PRECISION_HELP} (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -57,15 +61,16 @@ def format_top(prob, k=TOP_K):
     return [f"{i}: {Nclasses.labels[i]} ---- {utils.percent(prob[i])}" for i in top_k(prob, k)]
 
 
-def classify(vgg, batch, batch_size=8):
+def classify(vgg, batch, batch_size=8, config=None):
     """Probabilities [N, 1000] of images [N, 224, 224, 3] in [0, 1] from a new Vgg16 ``vgg``.
 
     Once its weights are in the session, ``vgg`` lets go of them (the course npy's dict).
+    ``config``: the session's tf.ConfigProto (tfnotes.precision.session_config; None: float32).
     """
     with tf.Graph().as_default():
         images = tf.placeholder(tf.float32, [None, network.IMAGE_SIZE, network.IMAGE_SIZE, 3], name="images")
         vgg.forward(images)
-        with tf.Session() as sess:
+        with tf.Session(config=config) as sess:
             vgg.load(sess)
             return np.concatenate([sess.run(vgg.prob, feed_dict={images: batch[i:i + batch_size]})
                                    for i in range(0, len(batch), batch_size)])
@@ -98,7 +103,8 @@ def report(paths, probs, out_dir=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        # Cheap checks first: the weights file is there, every image opens.
+        # Cheap checks first: the precision can run here, the weights file is there, every image opens.
+        config = session_config(args.precision)  # ConfigError (a ValueError) where bf16 cannot run
         weights_path = network.resolve_weights_path(args.weights)
         batch = utils.load_images(args.images)
         vgg = network.Vgg16(network.load_weights(weights_path, allow_pickle=args.allow_pickle))
@@ -108,7 +114,7 @@ def main(argv=None):
     if args.weights and weights_path != Path(args.weights):
         print(f"using {weights_path}, the pickle-free copy of {args.weights}")
     print(f"VGG16 weights: {weights_path}")
-    probs = classify(vgg, batch, args.batch_size)
+    probs = classify(vgg, batch, args.batch_size, config)
     report(args.images, probs, None if args.no_plots else args.out_dir)
     return 0
 

@@ -1,0 +1,221 @@
+"""Reading whole numbers: segmentation, merging and splitting, one-digit pictures as before, the app's output."""
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+import mnist_app
+import mnist_backward
+from benchmarks.realistic_digits import make_realistic_set
+from benchmarks.realistic_numbers import make_number_set, render_number
+from tfnotes import data, digits, inference, pictures, segment
+from tfnotes.errors import ImageError
+
+
+@pytest.fixture(scope="module")
+def mnist_test_set():
+    _, _, images, labels = data.load_mnist()
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("numbers_model")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert mnist_backward.main(["--steps", "600", "--model-dir", str(folder), "--save-every", "600",
+                                    "--log-every", "600"]) == 0
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    with inference.load_model("fc", model_dir) as restored:
+        yield restored
+
+
+def analysed(picture):
+    grey = pictures.grey_image(pictures.oriented(picture))
+    return grey, pictures.analyse(grey, segment.SEGMENT_SIDE)
+
+
+def iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def sheet(width=420, height=160):
+    return Image.new("L", (width, height), 235)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Segmentation without the model
+# ---------------------------------------------------------------------------------------------------------
+
+def test_separate_digits_are_found_in_order_with_their_boxes(mnist_test_set, tmp_path):
+    records = make_number_set(tmp_path, *mnist_test_set, 20, seed=3, touching_share=0, ruled_share=0.25)
+    counted = boxed = digits_seen = 0
+    for record in records:
+        picture = pictures.load_image(record["path"])
+        scale = pictures.original_scale(picture)
+        grey, found = analysed(picture)
+        groups = [g for line in segment.find_digits(found) for g in line]
+        if len(groups) != len(record["number"]):
+            continue
+        counted += 1
+        sx = grey.size[0] / found.small.shape[1] * scale
+        sy = grey.size[1] / found.small.shape[0] * scale
+        boxes = [[g.left * sx, g.top * sy, (g.right - g.left) * sx, (g.bottom - g.top) * sy] for g in groups]
+        assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)          # left to right
+        boxed += sum(iou(got, truth) > 0.6 for got, truth in zip(boxes, record["boxes"]))
+        digits_seen += len(boxes)
+    # Measured: 19 of these 20 numbers are found whole, all 94 of their boxes within IoU 0.6; the miss is a 5
+    # whose detached bar reaches the next digit.
+    assert counted >= 18, counted
+    assert boxed >= 0.97 * digits_seen, (boxed, digits_seen)
+
+
+def test_pieces_of_one_digit_are_merged():
+    img = sheet(200, 200)
+    d = ImageDraw.Draw(img)
+    d.line([(80, 40), (130, 40)], fill=30, width=9)                       # a 5's bar, drawn apart ...
+    d.line([(80, 56), (76, 95)], fill=30, width=9)                        # ... from its body
+    d.arc([(70, 85), (135, 160)], start=-100, end=140, fill=30, width=9)
+    lines = segment.find_digits(analysed(img)[1])
+    assert [len(line) for line in lines] == [1]
+    img = sheet(200, 200)
+    d = ImageDraw.Draw(img)
+    d.line([(100, 30), (100, 90)], fill=30, width=8)                       # a 1 broken by a dry pen
+    d.line([(100, 98), (100, 165)], fill=30, width=8)
+    assert [len(line) for line in segment.find_digits(analysed(img)[1])] == [1]
+
+
+def test_ruled_line_under_the_digits_is_removed():
+    img = sheet(520, 180)
+    d = ImageDraw.Draw(img)
+    for k in range(4):                                                     # four 1s standing on a line
+        d.line([(80 + 100 * k, 40), (80 + 100 * k, 130)], fill=30, width=9)
+    d.line([(20, 131), (500, 137)], fill=90, width=3)
+    lines = segment.find_digits(analysed(img)[1])
+    assert [len(line) for line in lines] == [4]
+    assert all(g.bottom - g.top < 110 for g in lines[0])                   # the line is not part of them
+
+
+def test_two_lines_are_read_top_to_bottom():
+    img = sheet(400, 300)
+    d = ImageDraw.Draw(img)
+    for row, top in enumerate((40, 180)):
+        for k in range(2 + row):
+            d.line([(80 + 90 * k, top), (80 + 90 * k, top + 80)], fill=30, width=9)
+    lines = segment.find_digits(analysed(img)[1])
+    assert [len(line) for line in lines] == [2, 3]
+
+
+def test_touching_pair_has_a_cut_between_the_digits(mnist_test_set):
+    images, labels = mnist_test_set
+    rng = np.random.default_rng(4)
+    first, second = int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 4)[0])
+    picture, boxes = render_number([images[first], images[second]], rng, touching=True)
+    grey, found = analysed(picture)
+    [[group]] = segment.find_digits(found)                                 # the two touch: one group
+    sx = grey.size[0] / found.small.shape[1]
+    middle = (boxes[0][0] + boxes[0][2] / 2 + boxes[1][0] + boxes[1][2] / 2) / 2
+    pairs = segment.cut_pairs(group, segment.line_slant([group]))
+    # Some cut leaves each digit's centre on its own side.
+    assert any(a.right * sx > boxes[0][0] + boxes[0][2] / 2 and b.left * sx < boxes[1][0] + boxes[1][2] / 2
+               and (a.left + a.right) / 2 * sx < middle < (b.left + b.right) / 2 * sx for a, b in pairs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# With the model
+# ---------------------------------------------------------------------------------------------------------
+
+def test_expected_count_splits_a_touching_pair(mnist_test_set, model, tmp_path):
+    images, labels = mnist_test_set
+    rng = np.random.default_rng(8)
+    picks = [int(np.flatnonzero(labels == d)[2]) for d in (2, 7)]
+    picture, boxes = render_number([images[i] for i in picks], rng, touching=True)
+    path = tmp_path / "27.png"
+    picture.save(path)
+    batch, entries, _ = digits.prepare_numbers([(str(path), None)], model.predict, expected=2)
+    [entry] = entries
+    assert len(entry["rows"]) == 2
+    got = entry["boxes"]
+    assert got[0][0] < got[1][0]                                           # left to right
+    for box, truth in zip(got, boxes):                                     # each box holds its digit's centre
+        assert box[0] <= truth[0] + truth[2] / 2 <= box[0] + box[2]
+
+
+def test_one_digit_pictures_read_exactly_as_before(mnist_test_set, model, tmp_path):
+    written = make_realistic_set(tmp_path, *mnist_test_set, 40, seed=11)
+    items = [(p, None) for p, _ in written]
+    single, single_entries, _ = digits.prepare_all(items)
+    batch, entries, _ = digits.prepare_numbers(items, model.predict)
+    assert [len(e["rows"]) for e in entries] == [1] * len(items)
+    assert np.array_equal(single, batch)                                   # the same 28x28 inputs, bit for bit
+    old = digits.results(single_entries, model.predict(single), top_k=3)
+    new = digits.results(entries, model.predict(batch), top_k=3)
+    for before, now in zip(old, new):
+        assert {k: now[k] for k in before} == before                       # today's keys, today's values
+        assert now["number"] == str(before["digit"]) and len(now["digits"]) == 1
+        assert digits.format_line(now) == digits.format_line(before)
+
+
+def test_app_reads_numbers_json_and_debug(model_dir, mnist_test_set, tmp_path, capsys):
+    images, labels = mnist_test_set
+    rng = np.random.default_rng(2)
+    picks = [int(np.flatnonzero(labels == d)[1]) for d in (2, 0, 2, 6)]
+    picture, boxes = render_number([images[i] for i in picks], rng)
+    path = tmp_path / "2026.png"
+    picture.save(path)
+    blank = tmp_path / "blank.png"
+    sheet(120, 120).save(blank)
+    debug = tmp_path / "debug"
+    assert mnist_app.main([str(path), str(blank), "--model-dir", model_dir, "--json", "--top-k", "2",
+                           "--save-debug", str(debug)]) == 1
+    out, err = capsys.readouterr()
+    reading, failed = json.loads(out)
+    assert "blank.png" in failed["error"] and "no digit" in failed["error"] and "blank.png" in err
+    assert reading["path"] == str(path) and len(reading["number"]) == 4 and len(reading["digits"]) == 4
+    assert "digit" not in reading                                          # not a one-digit result
+    for d, truth in zip(reading["digits"], boxes):
+        assert d["top_k"][0] == [d["digit"], d["probability"]] and len(d["top_k"]) == 2
+        assert iou(d["box"], truth) > 0.5, (d["box"], truth)
+    assert reading["number"] == "".join(str(d["digit"]) for d in reading["digits"])
+    [png] = sorted(debug.iterdir())
+    with Image.open(png) as img:
+        assert img.format == "PNG" and img.width > 2 * img.height
+    assert mnist_app.main([str(path), "--model-dir", model_dir]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{path}: {reading['number']}   (") and line.count("%") == 4
+
+
+def test_single_flag_reads_one_digit(model_dir, tmp_path, capsys, mnist_test_set):
+    images, labels = mnist_test_set
+    picture, _ = render_number([images[0], images[1]], np.random.default_rng(5))
+    path = tmp_path / "72.png"
+    picture.save(path)
+    assert mnist_app.main([str(path), "--single", "--json", "--model-dir", model_dir]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert set(result) == {"path", "digit", "confidence", "top"}            # today's one-digit reading
+
+
+def test_too_many_candidates_are_refused(model):
+    img = sheet(900, 700)
+    d = ImageDraw.Draw(img)
+    for row in range(9):
+        for col in range(9):
+            x, y = 40 + 95 * col, 30 + 75 * row
+            d.line([(x, y), (x + 20, y + 45)], fill=30, width=6)
+    with pytest.raises(ImageError, match=f"more than {segment.MAX_DIGITS}"):
+        digits.read_number(img, "grid.png", model.predict)
+
+
+def test_bad_digits_flag(model_dir, tmp_path, capsys):
+    assert mnist_app.main([str(tmp_path / "x.png"), "--digits", "0", "--model-dir", model_dir]) == 2
+    assert "--digits" in capsys.readouterr().err

@@ -1,0 +1,404 @@
+"""Finding the digits of a whole number in a picture: ink -> pieces -> digits -> lines, in reading order.
+
+The ink comes from tfnotes.pictures (the same background and polarity logic as for one digit). Then:
+  1. ruled and grid lines, underlines and frames are taken out (ink runs far longer than a digit is tall,
+     and the frame test of one-digit pictures), and specks are dropped;
+  2. pieces of one digit are merged: pieces that share columns (a 5's detached bar, a 4 or 7 drawn in
+     two strokes) and small fragments right beside a digit (a broken stroke);
+  3. digits are put into lines (overlapping rows, so a drifting baseline stays one line), each line
+     read left to right, the lines top to bottom.
+Touching digits stay one wide group here: cut_pairs() proposes cuts (from the minima of the ink profile
+along the writing's slant, then along the path through the least ink), and the caller keeps the reading
+the model is most confident of (tfnotes.digits).
+"""
+import collections
+
+import numpy as np
+
+from tfnotes.pictures import _bbox, _frame_like, components, paint
+
+SEGMENT_SIDE = 640        # longer side of the copy the digits are found on
+MAX_DIGITS = 64           # more candidates than this: not a picture of a number
+LINE_RUN = 1.8            # ink along a straight band longer than this many digit heights is a ruled line ...
+LINE_GAP = 0.12           # ... when no gap along it is wider than this many digit heights,
+LINE_COVER = 0.85         # ink lies on this share of its columns at least,
+LINE_THICK = 0.08         # and it is no thicker than this many digit heights (each side of its middle)
+LINE_SLOPE = 0.1          # the steepest line looked for (rise over run; a ruled line under a number is tilted less)
+MERGE_OVERLAP = 0.4       # pieces sharing this share of the narrower one's columns belong to one digit ...
+STACK_GAP = 0.25          # ... when the rows between them are fewer than this share of the taller one,
+STACK_ROWS = 0.5          # and they share fewer rows than this share of the lower one
+MAX_WIDTH = 1.3           # pieces are never merged into a group wider than this many heights
+NEAR = 0.2                # a small piece this close (in digit heights) to a digit is part of it
+SMALL_PIECE = 0.45        # pieces lower than this share of the digit height are "small"
+MIN_DIGIT = 0.35          # a group lower than this share of its line's digit height is not a digit
+TYPICAL_FLOOR = 0.65      # a digit is taken to be at least this many heights wide (the 1s aside)
+THIN = 0.45               # strokes thinner than this share of the pen's are marks, not digits
+STRAY_AREA = 0.5          # a group with less ink than this share of the largest ...
+STRAY_GAP = 1.0           # ... and further than this many digit heights from any other is a stray mark
+CUTS_TRIED = 6            # ink-profile minima tried as cuts in a group
+
+Group = collections.namedtuple("Group", "mask top bottom left right")
+Group.__doc__ = """One digit candidate: its pixels (a mask on the analysed copy) and its box (bottom and right
+exclusive)."""
+
+
+def group_of(mask):
+    top, bottom, left, right = _bbox(mask)
+    return Group(mask, int(top), int(bottom), int(left), int(right))
+
+
+def digit_height(st, keep):
+    """A robust height of the digits: the median height of the tall, not line-like pieces."""
+    height = st["bottom"] - st["top"]
+    width = st["right"] - st["left"]
+    plain = keep & (width < 4 * np.maximum(height, 1))
+    if not plain.any():
+        plain = keep
+    tall = plain & (height >= 0.5 * height[plain].max())
+    return float(np.median(height[tall]))
+
+
+def remove_lines(mask, digit_h):
+    """The mask without ruled lines, underlines and grid lines, straight or slightly tilted (line_bands)."""
+    out = mask.copy()
+    for flip in (False, True):     # horizontal lines, then vertical ones on the transposed mask
+        view = out.T if flip else out
+        ys, xs = np.nonzero(view)
+        for slope, offset, half, x0, x1 in line_bands(ys, xs, digit_h):
+            band = (np.abs(ys - slope * xs - offset) <= half) & (xs >= x0) & (xs < x1)
+            view[ys[band], xs[band]] = False
+    return out
+
+
+def line_bands(ys, xs, digit_h):
+    """Straight lines among ink pixels (ys, xs): [(slope, offset, half width, x from, x to)].
+
+    For each slope up to LINE_SLOPE the pixels are projected along it; a line is a narrow band holding
+    ink over a stretch longer than LINE_RUN digit heights with no gap wider than LINE_GAP digit heights
+    (a row of digits standing on the same baseline has wider gaps, between the digits).
+    """
+    found = []
+    if len(ys) == 0:
+        return found
+    for slope in np.linspace(-LINE_SLOPE, LINE_SLOPE, 2 * int(LINE_SLOPE * 100) + 1):
+        offsets = np.round(ys - slope * xs).astype(int)
+        low = offsets.min()
+        counts = np.bincount(offsets - low)
+        # Candidate bins: local maxima holding ink enough for a line (a band with a few such at most).
+        padded = np.concatenate([[0], counts, [0]])
+        peaks = np.flatnonzero((counts >= LINE_RUN * digit_h * 0.5) & (counts >= padded[:-2])
+                               & (counts >= padded[2:]))
+        for peak in peaks[np.argsort(-counts[peaks])][:4]:
+            if any(abs(slope - s) < 0.015 and abs(low + peak - o) <= h + 2 for s, o, h, _, _ in found):
+                continue
+            on_band = xs[np.abs(offsets - (low + peak)) <= 1]
+            stretch = longest_stretch(on_band, digit_h)
+            if not stretch or stretch[1] - stretch[0] <= LINE_RUN * digit_h:
+                continue
+            # A line is thin and unbroken: most columns of its stretch hold ink on it. A band through
+            # a row of thick, close digits is not (it crosses paper between strokes).
+            cols = np.unique(on_band[(on_band >= stretch[0]) & (on_band < stretch[1])])
+            half = half_width(counts, peak)
+            if len(cols) >= LINE_COVER * (stretch[1] - stretch[0]) and half <= 1 + LINE_THICK * digit_h:
+                found.append((slope, float(low + peak), half, *stretch))
+    return found
+
+
+def half_width(counts, peak):
+    """Half the thickness of a line from its projection: the bins around the peak holding a third of it."""
+    low = high = peak
+    while low > 0 and counts[low - 1] >= counts[peak] / 3:
+        low -= 1
+    while high < len(counts) - 1 and counts[high + 1] >= counts[peak] / 3:
+        high += 1
+    return (high - low) / 2 + 1.0
+
+
+def longest_stretch(xs, digit_h):
+    """(from, to) of the longest run of columns holding ink with gaps under LINE_GAP digit heights, or None."""
+    cols = np.unique(xs)
+    if len(cols) == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(cols) > max(2, LINE_GAP * digit_h))
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(cols) - 1]])
+    k = int(np.argmax(cols[ends] - cols[starts]))
+    return int(cols[starts[k]]), int(cols[ends[k]]) + 1
+
+
+def pieces(mask):
+    """Components of the mask with specks and frames dropped: (runs, stats, keep, digit height)."""
+    runs, st = components(mask)
+    if st is None:
+        return runs, st, np.zeros(0, bool), 0.0
+    area = st["area"].astype(float)
+    keep = area >= max(3.0, 0.02 * area.max())
+    frame = _frame_like(st, mask.shape[0], mask.shape[1], keep)
+    if (keep & ~frame).any():
+        keep &= ~frame
+    return runs, st, keep, digit_height(st, keep)
+
+
+def clean_mask(found):
+    """The stroke mask of an analysed picture, ruled lines and frames removed, and its digit height.
+
+    The height is measured on the pieces merged into digits (a digit broken into fragments would
+    otherwise look small, and its own bar like a ruled line).
+    """
+    mask = found.ink > found.threshold
+    _, st, keep, piece_h = pieces(mask)
+    if st is None or not keep.any():
+        return mask & False, 0.0
+    boxes, _ = merge_pieces(st, np.flatnonzero(keep), piece_h)
+    heights = np.array([b[1] - b[0] for b in boxes], float)
+    widths = np.array([b[3] - b[2] for b in boxes], float)
+    plain = widths < 4 * heights
+    heights = heights[plain] if plain.any() else heights
+    digit_h = float(np.median(heights[heights >= 0.5 * heights.max()]))
+    return remove_lines(mask, digit_h), digit_h
+
+
+def stacked(a, b, digit_h):
+    """Whether two boxes (top, bottom, left, right) hold pieces of one digit one above the other, sharing
+    columns, with little between them (a 5's bar, a 9's head, an 8 of thin strokes). Digits of two lines of
+    text lie further apart; pieces side by side (sharing rows) may be two slanted digits: the model decides
+    those (tfnotes.digits, merge_broken)."""
+    overlap = min(a[3], b[3]) - max(a[2], b[2])
+    narrow = max(1, min(a[3] - a[2], b[3] - b[2]))
+    gap_y = max(b[0] - a[1], a[0] - b[1], 0)
+    rows_shared = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    return (overlap >= MERGE_OVERLAP * narrow and gap_y <= STACK_GAP * max(a[1] - a[0], b[1] - b[0])
+            and rows_shared <= STACK_ROWS * min(a[1] - a[0], b[1] - b[0]) and not too_wide(a, b, digit_h))
+
+
+def beside(a, b, digit_h):
+    """Whether a small fragment lies right beside a digit, within its rows (a stroke broken by a dry pen)."""
+    overlap = min(a[3], b[3]) - max(a[2], b[2])
+    gap_y = max(b[0] - a[1], a[0] - b[1], 0)
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    small = min(a[1] - a[0], b[1] - b[0]) < SMALL_PIECE * digit_h
+    return (small and max(-overlap, gap_y, 0) <= NEAR * digit_h and union <= 1.35 * digit_h
+            and not too_wide(a, b, digit_h))
+
+
+def too_wide(a, b, digit_h):
+    """Never chain pieces into a row of digits: no merged group wider than MAX_WIDTH of its heights."""
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return max(a[3], b[3]) - min(a[2], b[2]) > MAX_WIDTH * max(digit_h, union)
+
+
+def merge_pieces(st, index, digit_h):
+    """Pieces `index` merged into digits: (boxes [(top, bottom, left, right)], members [[k, ...]]).
+
+    Pieces one above the other are merged first, then small fragments beside a digit; each is repeated
+    on the joint boxes, so a digit broken into several fragments comes together step by step.
+    members[n] lists the positions (in `index`) of the pieces of digit n.
+    """
+    boxes = [(st["top"][i], st["bottom"][i], st["left"][i], st["right"][i]) for i in index]
+    members = [[k] for k in range(len(index))]
+    for rule in (stacked, beside):
+        changed = True
+        while changed:
+            changed = False
+            for i in range(len(boxes)):
+                for j in range(len(boxes) - 1, i, -1):
+                    if rule(boxes[i], boxes[j], digit_h):
+                        a, b = boxes[i], boxes.pop(j)
+                        boxes[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                        members[i] += members.pop(j)
+                        changed = True
+    return boxes, members
+
+
+def group_pieces(mask, digit_h):
+    """Digit candidates (Groups) of a cleaned mask: pieces merged into digits."""
+    runs, st, keep, _ = pieces(mask)
+    if st is None or not keep.any():
+        return []
+    index = np.flatnonzero(keep)
+    groups = []
+    for members in merge_pieces(st, index, digit_h)[1]:
+        chosen = np.zeros(len(keep), bool)
+        chosen[index[members]] = True
+        groups.append(group_of(paint(mask.shape, runs, chosen)))
+    return groups
+
+
+def stroke_width(mask):
+    """Mean stroke width of a mask in pixels: its area over half its outline length."""
+    padded = np.pad(mask, 1)
+    edges = np.count_nonzero(padded[1:, :] != padded[:-1, :]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
+    return 2.0 * float(mask.sum()) / max(edges, 1)
+
+
+def drop_strays(groups, digit_h):
+    """Leave out what is not a digit: groups far lower than the digits (dots, dashes, specks), and
+    hairlines far thinner than the pen's strokes (paper marks); a hairline right beside a digit joins it."""
+    groups = [g for g in groups if g.bottom - g.top >= MIN_DIGIT * digit_h]
+    if len(groups) < 2:
+        return groups
+    # Small marks far from everything else (a blot, a corner of the table): digits of a number stand close.
+    areas = np.array([g.mask.sum() for g in groups], float)
+    nearest = [min(gap(g, h) for h in groups if h is not g) for g in groups]
+    groups = [g for g, a, d in zip(groups, areas, nearest) if not (a < STRAY_AREA * areas.max() and d > STRAY_GAP
+                                                                    * digit_h)]
+    if len(groups) < 2:
+        return groups
+    widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
+    thin = widths < THIN * np.median(widths)
+    kept = [g for g, t in zip(groups, thin) if not t]
+    for g in (g for g, t in zip(groups, thin) if t):
+        near = [k for k, d in enumerate(kept) if gap(g, d) <= NEAR * digit_h]
+        if near:
+            k = min(near, key=lambda k: gap(g, kept[k]))
+            kept[k] = group_of(kept[k].mask | g.mask)
+    return kept
+
+
+def gap(a, b):
+    """Distance between two groups' boxes (0 when they overlap)."""
+    return max(a.left - b.right, b.left - a.right, a.top - b.bottom, b.top - a.bottom, 0)
+
+
+def into_lines(groups):
+    """Groups sorted into lines (top to bottom), each left to right; a line holds groups sharing rows."""
+    lines = []
+    for g in sorted(groups, key=lambda g: (g.top + g.bottom) / 2):
+        for line in lines:
+            top, bottom = line["top"], line["bottom"]
+            if min(bottom, g.bottom) - max(top, g.top) >= 0.5 * min(g.bottom - g.top, bottom - top):
+                line["groups"].append(g)
+                line["top"], line["bottom"] = min(top, g.top), max(bottom, g.bottom)
+                break
+        else:
+            lines.append({"top": g.top, "bottom": g.bottom, "groups": [g]})
+    lines.sort(key=lambda line: line["top"])
+    return [sorted(line["groups"], key=lambda g: (g.left + g.right) / 2) for line in lines]
+
+
+def drop_marks(line):
+    """Leave out groups far lower than the line's digits: dashes, dots, leftovers of a line."""
+    heights = np.array([g.bottom - g.top for g in line])
+    tall = np.median(heights[heights >= 0.5 * heights.max()])
+    return [g for g, h in zip(line, heights) if h >= MIN_DIGIT * tall]
+
+
+def find_digits(found):
+    """Lines of digit candidates (lists of Groups) in an analysed picture (tfnotes.pictures.analyse)."""
+    mask, digit_h = clean_mask(found)
+    if not digit_h:
+        return []
+    lines = into_lines(drop_strays(group_pieces(mask, digit_h), digit_h))
+    return [kept for kept in (drop_marks(line) for line in lines) if kept]
+
+
+def line_height(line):
+    heights = np.array([g.bottom - g.top for g in line])
+    return float(np.median(heights[heights >= 0.5 * heights.max()]))
+
+
+def typical_width(line, group, height):
+    """The width of one digit in this line, from its other digits (not the narrow 1s), at least
+    TYPICAL_FLOOR digit heights; None when the line has no other digit to compare with."""
+    others = [g.right - g.left for g in line if g is not group and g.right - g.left >= 0.35 * height]
+    if not others:
+        return None
+    return max(float(np.median(others)), TYPICAL_FLOOR * height)
+
+
+def line_slant(line):
+    """How the line's writing leans: columns moved per row (positive: tops to the right), the median of
+    its digits' leans (the slope of x on y over each digit's ink)."""
+    leans = []
+    for g in line:
+        ys, xs = np.nonzero(g.mask[g.top:g.bottom, g.left:g.right])
+        if len(ys) > 10 and ys.var() > 0:
+            leans.append(-float(np.cov(xs, ys)[0, 1] / ys.var()))
+    return float(np.clip(np.median(leans), -0.5, 0.5)) if leans else 0.0
+
+
+def cut_pairs(group, slant, most=CUTS_TRIED):
+    """Ways to cut a group in two: [(left Group, right Group)], each side at least a fifth of the width.
+
+    The cuts start at the lowest points of the ink profile taken along the writing's slant; each then
+    follows the path through the least ink from top to bottom (cut_path), so it can pass between two
+    digits that overlap instead of through one of them.
+    """
+    top, bottom, left, right = group.top, group.bottom, group.left, group.right
+    ink = group.mask[top:bottom, left:right]
+    rows, width = ink.shape
+    ys, xs = np.nonzero(ink)
+    middle = (rows - 1) / 2
+    u = np.round(xs - slant * (middle - ys)).astype(int)
+    low = u.min()
+    profile = np.bincount(u - low).astype(float)
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
+    span = len(profile)
+    inner = np.arange(int(0.2 * span), int(0.8 * span) + 1)
+    starts = []
+    for c in inner[np.argsort(smooth[inner], kind="stable")]:
+        if all(abs(c - o) > 0.1 * span for o in starts):
+            starts.append(int(c))
+        if len(starts) == most:
+            break
+    total = len(ys)
+    out = []
+    for c in sorted(starts):
+        guide = c + low + slant * (middle - np.arange(rows))     # the slanted line through c, per row
+        path = cut_path(ink, guide, max(2, int(0.15 * width)))
+        on_left = np.arange(width)[None, :] < path[:, None]
+        sides = [ink & on_left, ink & ~on_left]
+        if min(side.sum() for side in sides) < 0.08 * total:
+            continue
+        pair = []
+        for side in sides:
+            mask = np.zeros_like(group.mask)
+            mask[top:bottom, left:right] = side
+            pair.append(group_of(mask))
+        if min(g.right - g.left for g in pair) >= 0.2 * width:
+            out.append(tuple(pair))
+    return out
+
+
+def cut_path(ink, guide, reach):
+    """The column of a top-to-bottom cut in each row: the path crossing the least ink (a step moves at most
+    one column per row), kept within `reach` columns of the guide line and drawn slightly towards it."""
+    rows, width = ink.shape
+    cols = np.arange(width)
+    guide = np.clip(guide, 0, width - 1)           # the guide may leave the box where the writing leans
+    away = np.abs(cols[None, :] - guide[:, None])
+    cost = ink.astype(float) + 0.02 * away
+    cost[away > reach] = np.inf
+    step = np.zeros((rows, width), int)
+    options = np.full((3, width), np.inf)          # reached from the left, from above, from the right
+    total = cost[0].copy()
+    for y in range(1, rows):
+        options[0, 1:], options[1], options[2, :-1] = total[:-1], total, total[1:]
+        pick = np.argmin(options, axis=0)
+        step[y] = pick - 1
+        total = options[pick, cols] + cost[y]
+    path = np.empty(rows, int)
+    path[-1] = int(np.argmin(total))
+    for y in range(rows - 1, 0, -1):
+        path[y - 1] = min(max(path[y] + step[y, path[y]], 0), width - 1)
+    return path
+
+
+def stacked_pair(upper, lower):
+    """Two groups of neighbouring lines that may be one digit: sharing columns, little space between them."""
+    overlap = min(upper.right, lower.right) - max(upper.left, lower.left)
+    narrow = min(upper.right - upper.left, lower.right - lower.left)
+    gap = lower.top - upper.bottom
+    return overlap >= 0.3 * narrow and gap <= 0.5 * max(upper.bottom - upper.top, lower.bottom - lower.top)
+
+
+def could_be_one(a, b, height):
+    """Two neighbours that may be one digit broken in two: close together, and together no wider than a digit."""
+    return b.left - a.right <= 0.15 * height and max(a.right, b.right) - min(a.left, b.left) <= 0.95 * height
+
+
+def merge_closest(line):
+    """The line with its two neighbours closest together (smallest gap) made one group."""
+    gaps = [line[k + 1].left - line[k].right for k in range(len(line) - 1)]
+    k = int(np.argmin(gaps))
+    return line[:k] + [group_of(line[k].mask | line[k + 1].mask)] + line[k + 2:]
