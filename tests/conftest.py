@@ -1,4 +1,7 @@
-"""Test fixtures: where the repository is. Tests read only files in the repository or files they make."""
+"""Test fixtures: where the repository is, and a small trained model. Tests read only files in the repository
+or files they make."""
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -18,3 +21,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def root():
     return ROOT
 
+
+
+@pytest.fixture(scope="session")
+def small_fc_model(tmp_path_factory):
+    """The folder of a fully connected model trained here for 600 steps (about 0.9 test accuracy), shared by
+    the tests of the app's number reading and of the web page."""
+    import mnist_backward  # after the sys.path line above: the repository root must be importable first
+    folder = tmp_path_factory.mktemp("small_fc_model")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert mnist_backward.main(["--steps", "600", "--model-dir", str(folder), "--save-every", "600",
+                                    "--log-every", "600"]) == 0
+    return str(folder)

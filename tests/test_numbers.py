@@ -1,6 +1,4 @@
 """Reading whole numbers: segmentation, merging and splitting, one-digit pictures as before, the app's output."""
-import contextlib
-import io
 import json
 
 import numpy as np
@@ -8,7 +6,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 import mnist_app
-import mnist_backward
 from benchmarks.realistic_digits import make_realistic_set
 from benchmarks.realistic_numbers import make_number_set, render_number
 from tfnotes import data, digits, inference, pictures, segment
@@ -22,12 +19,8 @@ def mnist_test_set():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("numbers_model")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert mnist_backward.main(["--steps", "600", "--model-dir", str(folder), "--save-every", "600",
-                                    "--log-every", "600"]) == 0
-    return str(folder)
+def model_dir(small_fc_model):
+    return small_fc_model
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ Set UPDATE_SCREENSHOT=1 to write the page's screenshot into docs/images/web_page
 import base64
 import contextlib
 import http.client
-import io
 import json
 import os
 import shutil
@@ -27,7 +26,6 @@ import pytest
 from PIL import Image
 
 import mnist_app
-import mnist_backward
 from tfnotes import digits, inference, server
 from tfnotes.errors import ConfigError
 
@@ -56,12 +54,8 @@ WAIT_S = 30            # a prediction takes well under a second; this is for a v
 # ---------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("web_model")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert mnist_backward.main(["--steps", "600", "--model-dir", str(folder), "--save-every", "600",
-                                    "--log-every", "600"]) == 0
-    return str(folder)
+def model_dir(small_fc_model):
+    return small_fc_model
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ responsibility per module:
     inference    restore a checkpoint and predict
     progress     progress lines and Ctrl-C handling for long runs
     training     the one training loop every model uses
+    augment      --augment: training images varied inside the graph (rotation, scale, shift, pen width)
     precision    bfloat16 where the processor has it (--precision)
     evaluation   test-set accuracy of each new checkpoint, history CSV and PNG
     report       what the model gets wrong: confusion matrix, mistakes, per-class CSV
