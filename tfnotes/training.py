@@ -113,12 +113,15 @@ def add_augment_flags(p):
                    help="write a grid of augmented training images to PNG and exit (no training)")
 
 
-def augment_knobs(args):
-    """The augmentation's settings from the flags, or None when --augment is off."""
-    if not args.augment:
-        return None
+def knob_flags(args):
+    """The --augment-* flags as an augment.Augment (their defaults are augment.DEFAULT)."""
     return augment.Augment(args.augment_rotate, args.augment_scale, args.augment_shift, args.augment_shear,
                            args.augment_thicken, args.augment_thin)
+
+
+def augment_knobs(args):
+    """The augmentation's settings from the flags, or None when --augment is off."""
+    return knob_flags(args) if args.augment else None
 
 
 def check_args(args):
@@ -139,8 +142,7 @@ def check_args(args):
         raise ConfigError(f"--steps-per-call must be positive, got {args.steps_per_call}")
     if (args.steps_per_call or 1) > 1 and (args.feed or args.data == "tfrecords"):
         raise ConfigError("--steps-per-call above 1 needs the in-graph batches: not with --feed or --data tfrecords")
-    knobs = augment.Augment(args.augment_rotate, args.augment_scale, args.augment_shift, args.augment_shear,
-                            args.augment_thicken, args.augment_thin)
+    knobs = knob_flags(args)
     for flag, value in zip(("--augment-rotate", "--augment-scale", "--augment-shift", "--augment-shear",
                             "--augment-thicken", "--augment-thin"), knobs):
         if value < 0:
@@ -583,7 +585,7 @@ def _train(spec, args, stream, old_status, seed, config, session_config):
 def show_augment(args, stream, rows=8, cols=12):
     """--show-augment PNG: the first training images, each row one digit and its augmented versions."""
     train = data.read_data_sets(args.data_dir, one_hot=False).train
-    knobs = augment_knobs(args) or augment.DEFAULT
+    knobs = knob_flags(args)   # the flags, with or without --augment: what --augment would do
     seed = args.seed if args.seed is not None else DEFAULT_SEED
     originals = train.images[:rows]
     with tf.Graph().as_default():
