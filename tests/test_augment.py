@@ -75,6 +75,25 @@ def test_pen_jitter_thickens_and_thins(digits):
     assert (run(x, 1, 1, always_thin).sum(axis=1) < x.sum(axis=1)).all()
 
 
+def test_pen_filter_is_max_and_min_pooling_bit_for_bit(digits):
+    # stroke_jitter filters the batch as one [1, 28, 28, N] picture with one filter for both pens; it must
+    # give exactly the 2x2 maximum / minimum pooling of each image on its own (the augmented stream measured
+    # in the README depends on it).
+    x, _ = digits
+    draw = np.linspace(0.0, 0.999, len(x)).astype(np.float32).reshape(-1, 1, 1, 1)
+    knobs = augment.Augment(rotate=0.0, scale=0.0, shift=0.0, shear=0.0, thicken=0.3, thin=0.3)
+    with tf.Graph().as_default():
+        images = tf.constant(x.reshape(-1, 28, 28, 1))
+        thick, thin = tf.nn.max_pool2d(images, 2, 1, "SAME"), -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+        with tf.Session() as sess:
+            got, thick, thin = sess.run([augment.stroke_jitter(images, tf.constant(draw), knobs), thick, thin])
+    pen = draw.ravel()
+    want = np.where((pen < 0.3)[:, None, None, None], thick, np.where((pen > 0.7)[:, None, None, None], thin,
+                                                                      x.reshape(-1, 28, 28, 1)))
+    assert np.array_equal(got, want)
+    assert (pen < 0.3).sum() > 10 and (pen > 0.7).sum() > 10 and not np.array_equal(thick, thin)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # In the shared training loop
 # ---------------------------------------------------------------------------------------------------------

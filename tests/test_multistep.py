@@ -97,6 +97,18 @@ def test_multi_step_calls_give_the_single_steps_losses_and_weights(tmp_path, cap
         assert_same_weights(weights(tmp_path / "1", step), weights(tmp_path / "7", step))
 
 
+def test_the_loop_crosses_epochs_with_augment_as_single_steps_do(tmp_path, capsys):
+    # Batches of 1,000: an epoch is 55 steps, and each loop call starts one, with the next step's augmented
+    # batch built while the current step trains. Two batches built at once could both start the epoch's
+    # shuffle and one read the order while the other writes it: without the guard against that, this
+    # test failed about one run in three.
+    flags = ("--steps", 165, "--batch-size", 1000, "--log-every", 55, "--save-every", 1000, "--augment")
+    one = losses(train(capsys, tmp_path / "1", *flags, "--steps-per-call", 1))
+    many = losses(train(capsys, tmp_path / "100", *flags, "--steps-per-call", 100))
+    assert sorted(one) == [55, 110, 165] and one == many
+    assert_same_weights(weights(tmp_path / "1", 165), weights(tmp_path / "100", 165))
+
+
 def test_a_stop_during_a_multi_step_call_resumes_exactly(tmp_path, capsys, monkeypatch):
     real = training.make_runner
 

@@ -272,20 +272,28 @@ def build_train_ops(spec, args, x, labels, global_step, num_examples, shared):
 def build_multi_step(spec, args, batch_at, global_step, num_examples, shared):
     """(steps placeholder, op): the op runs that many training steps in one session call, in a tf.while_loop.
 
-    Each pass builds its batch from global_step (batch_at) and runs the same step as the plain train_op
-    (same variables, optimizer slots and averages), one pass after the other.
+    Each pass runs the same step as the plain train_op (same variables, optimizer slots and averages) on the
+    batch batch_at built for its step, one pass after the other. The batch of the next step (with --augment,
+    the costly part) is built while the current one trains: the two do not depend on each other, so the
+    graph's executor runs them side by side, and the numbers stay those of the plain steps.
     """
     steps = tf.placeholder(tf.int32, [], name="steps_per_call")
 
-    def body(i):
-        x, labels = batch_at(global_step)
+    def body(i, x, labels):
         train_op = training_step(spec, args, x, labels, global_step, num_examples, shared)[3]
-        with tf.control_dependencies([train_op]):
-            return i + 1
+        # After this step's batch is complete: two batches built at once could both start a new epoch's
+        # shuffle, and one could read the order while the other writes it.
+        with tf.control_dependencies([x, labels]):
+            next_x, next_labels = batch_at(first + tf.cast(i, tf.int64) + 1)
+        with tf.control_dependencies([train_op, next_x, next_labels]):
+            return i + 1, tf.identity(next_x), tf.identity(next_labels)
 
     with tf.name_scope("multi_step"), tf.variable_scope(tf.get_variable_scope(), reuse=True):
-        loop = tf.while_loop(lambda i: i < steps, body, [tf.constant(0)], parallel_iterations=1, back_prop=False)
-    return steps, loop
+        first = tf.cast(tf.identity(global_step), tf.int64)
+        x, labels = batch_at(first)
+        loop = tf.while_loop(lambda i, *_: i < steps, body, [tf.constant(0), x, labels], parallel_iterations=1,
+                             back_prop=False)
+    return steps, tf.group(*loop)
 
 
 def draws_random_numbers(tensor):
