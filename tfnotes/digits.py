@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure  # a bare Figure draws with Agg: no window, no pyplot state
 from matplotlib.patches import Rectangle
 
-from tfnotes import segment
+from tfnotes import segment, touching
 from tfnotes.atomic import atomic_path
 from tfnotes.errors import ImageError
 from tfnotes.pictures import (
@@ -140,19 +140,19 @@ def settle(grey, found, lines, classify, expected=None):
 
 
 class Reader:
-    """The model's view of candidate digits: does a group read better whole or cut in two, and where.
+    """The models' view of candidate digits: is a group one digit or touching digits, and where to cut it.
 
-    The rule and its numbers were chosen on realistic numbers (benchmarks/realistic_numbers.py, seed 101)
-    with the LeNet-5 recipe's model, and checked on another seed: a group beside other digits is cut
-    when it is TWO_WIDE times as wide as they are, or from MAYBE_WIDE on when the model reads the best
-    cut's two parts better (mean log-probability) than the whole. (The model alone is no judge: it reads
-    "34" as a 3 with 99.9%; width alone cannot tell a wide 0 from "10".)
+    A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
+    LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py); when that says
+    touching, it is cut where the digit model reads the two parts best. The digit model alone is no judge
+    (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". MAYBE_WIDE was chosen
+    on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5 recipe's model.
     """
 
-    MAYBE_WIDE = 1.1      # widths as multiples of the line's typical digit width (segment.typical_width)
-    TWO_WIDE = 2.0
-    LONE_WIDE = 1.8       # a group alone in its line: cut only from this many heights wide (a wide 2
-    LONE_DIGIT = 0.8      # or 0 alone is one digit far more often), taking a digit as this many heights wide
+    MAYBE_WIDE = 0.9      # widths as multiples of the line's typical digit width (segment.typical_width)
+    LONE_WIDE = 1.8       # a group alone in its line: asked from this many heights wide (a wide 0 or 2
+                          # alone is one digit far more often than two touching ones)
+    TOUCHING = 0.5        # the network's probability from which a group is cut
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
@@ -164,39 +164,35 @@ class Reader:
         return np.log(np.maximum(probs.max(axis=1), 1e-9))
 
     def split_wide(self, line):
-        """Each group that may hold touching digits cut in two where it reads best, and the parts checked
-        again (three touching digits are cut twice). The candidates of a round share one model call."""
+        """Each group that holds touching digits cut in two where it reads best, and the parts asked again
+        (three touching digits are cut twice). The candidates of a round share one call of each model."""
         height = segment.line_height(line)
         slant = segment.line_slant(line)
         out = list(line)
-        todo = [g for g in line if self.wide(line, g, height) is not None]
+        todo = [g for g in line if self.wide(line, g, height)]
         while todo:
-            decided = self.cuts(todo, slant, [self.wide(line, g, height) for g in todo])
+            decided = self.cuts(todo, slant, touching_probability(line, todo, height))
             todo = []
             for group, parts in decided:
                 if parts:
                     k = next(i for i, g in enumerate(out) if g is group)
                     out[k:k + 1] = parts
-                    todo += [g for g in parts if self.wide(line, g, height) is not None]
+                    todo += [g for g in parts if self.wide(line, g, height)]
         return out
 
     def wide(self, line, group, height):
-        """The group's width in typical digit widths when it is wide enough to hold touching digits, else None."""
+        """Whether the group is wide enough to hold touching digits (then the network decides)."""
         typical = segment.typical_width(line, group, height)
         width = group.right - group.left
         if typical is None:
-            if width < self.LONE_WIDE * height:
-                return None
-            typical = self.LONE_DIGIT * height
-        ratio = width / typical
-        return ratio if ratio >= self.MAYBE_WIDE else None
+            return width >= self.LONE_WIDE * height
+        return width >= self.MAYBE_WIDE * typical
 
-    def cuts(self, groups, slant, ratios):
-        """[(group, [left, right] or None)]: each group cut in two when its best cut reads better than the
-        whole, or in any case when it is TWO_WIDE typical widths wide."""
-        found = self.best_twos(groups, slant)
-        return [(g, pieces if pieces and (ratio >= self.TWO_WIDE or parts > whole) else None)
-                for g, ratio, (whole, parts, pieces) in zip(groups, ratios, found)]
+    def cuts(self, groups, slant, touching_p):
+        """[(group, [left, right] or None)] for each group the network takes for touching digits: cut in two
+        where the digit model reads the parts best (None: no cut leaves two parts)."""
+        chosen = [g for g, p in zip(groups, touching_p) if p >= self.TOUCHING]
+        return [(g, pieces) for g, (_, _, pieces) in zip(chosen, self.best_twos(chosen, slant) if chosen else [])]
 
     def best_twos(self, groups, slant):
         """For each group: (log p read as one digit, mean log p of its best two parts, [left, right] or None)."""
@@ -262,6 +258,18 @@ class Reader:
                 lines[i][j:j + 1] = pieces
                 return True
         return False
+
+
+_TOUCHING_WEIGHTS = []   # loaded on first use, then kept: every picture asks the same network
+
+
+def touching_probability(line, groups, height):
+    """The touching-digits network's probability for each of the groups of a line."""
+    if not _TOUCHING_WEIGHTS:
+        _TOUCHING_WEIGHTS.append(touching.load())
+    inputs = [touching.group_input(g, line, height) for g in groups]
+    return touching.probability(_TOUCHING_WEIGHTS[0], np.stack([i[0] for i in inputs]),
+                                np.stack([i[1] for i in inputs]))
 
 
 def prepare_numbers(items, classify, expected=None, keep_pictures=False, prepare=preprocess):

@@ -1,0 +1,99 @@
+"""Make tfnotes/touching.npz: the small network that tells one digit from touching digits (tfnotes/touching.py).
+
+    python benchmarks/make_touching_weights.py                      # 4,000 pictures, seed 0: about 5 minutes
+    python benchmarks/make_touching_weights.py --out /tmp/t.npz --pictures 1000
+
+It draws pictures of numbers made of MNIST *training* digits (benchmarks/realistic_numbers.py, half of them
+with touching digits; the app's benchmarks use test digits only), finds their groups of ink as the app does
+(tfnotes.segment), labels each group by the true digit boxes (two or more digit centres inside: touching
+digits), trains the network with Keras and writes its weights (float16) atomically.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchmarks` importable
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from benchmarks.realistic_numbers import make_number_set  # noqa: E402
+from tfnotes import data, pictures, segment, touching  # noqa: E402
+from tfnotes.atomic import atomic_path  # noqa: E402
+from tfnotes.tfenv import tf2  # noqa: E402
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default=touching.WEIGHTS, help="weights file to write")
+    p.add_argument("--pictures", type=int, default=4000, help="pictures of numbers to learn from")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the groups")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default: the repository's data/)")
+    return p
+
+
+def found_in(path):
+    """(found, x scale from the analysed copy to the original's pixels) of one picture, as the app sees it."""
+    picture = pictures.load_image(path)
+    grey = pictures.grey_image(pictures.oriented(picture))
+    found = pictures.analyse(grey, segment.SEGMENT_SIDE)
+    return found, grey.size[0] / found.small.shape[1] * pictures.original_scale(picture)
+
+
+def labelled_groups(records):
+    """(images, features, labels) of every group found in the pictures; label 1: two or more digits."""
+    images, features, labels = [], [], []
+    for record in records:
+        found, sx = found_in(record["path"])
+        for line in segment.find_digits(found):
+            height = segment.line_height(line)
+            for group in line:
+                inside = sum(1 for b in record["boxes"] if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
+                image, feature = touching.group_input(group, line, height)
+                images.append(image)
+                features.append(feature)
+                labels.append(1.0 if inside >= 2 else 0.0)
+    return np.array(images), np.array(features), np.array(labels, np.float32)
+
+
+def train_network(images, features, labels, seed, epochs):
+    """Fit the network and return its weights under tfnotes.touching's names."""
+    keras = tf2.keras
+    keras.utils.set_random_seed(seed)
+    image_in, feature_in = keras.Input((touching.HEIGHT, touching.WIDTH, 1)), keras.Input((4,))
+    x = image_in
+    for name, filters in (("conv1", 16), ("conv2", 32), ("conv3", 32)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+        x = keras.layers.MaxPool2D()(x)
+    x = keras.layers.Concatenate()([keras.layers.Flatten()(x), feature_in])
+    x = keras.layers.Dense(64, activation="relu", name="dense1")(x)
+    out = keras.layers.Dense(1, activation="sigmoid", name="dense2")(x)
+    model = keras.Model([image_in, feature_in], out)
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
+    model.fit([images[..., None], features], labels, batch_size=64, epochs=epochs, verbose=2, shuffle=True)
+    return {f"{layer}_{part}": value for layer in touching.LAYERS
+            for part, value in zip(("w", "b"), model.get_layer(layer).get_weights())}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    train_images, train_labels, _, _ = data.load_mnist(args.data_dir)
+    with tempfile.TemporaryDirectory() as work:
+        records = make_number_set(work, train_images, train_labels, args.pictures,
+                                                    seed=args.seed, touching_share=0.5)
+        images, features, labels = labelled_groups(records)
+    print(f"{len(labels)} groups, {int(labels.sum())} of them touching digits", flush=True)
+    weights = train_network(images, features, labels, args.seed, args.epochs)
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{name: value.astype(np.float16) for name, value in weights.items()})
+    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Is this group of ink one digit, or touching digits? A small network that looks at the group's shape.
+
+The digit model cannot tell: trained on lone, centred digits, it reads "34" squeezed into 28x28 as a 3 with
+99.9 %, and width alone cannot tell a wide 0 from "10". This network was trained for that one question on
+groups found in pictures of numbers (benchmarks/realistic_numbers.py) made of MNIST *training* digits, so
+none of the test digits of the app's benchmarks were seen. Its input is the group's ink scaled to a fixed
+height (the width follows, up to three heights) and four numbers: the group's width against the line's
+typical digit width and against the line's height, its height against the line's, and whether the line has
+no other digit to compare with.
+
+The weights ship as tfnotes/touching.npz (plain arrays, no pickle; about 140 KB), made by
+
+    python benchmarks/make_touching_weights.py                   # --pictures 4000 --seed 0
+
+which draws the pictures, finds their groups as the app does, labels each by the true digit boxes, trains
+and writes the file atomically. The forward pass below is NumPy: it needs no session and costs well under a
+millisecond per group.
+"""
+import os
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+from tfnotes import segment
+from tfnotes.errors import ModelError
+
+HEIGHT, WIDTH = 24, 72                 # the group's ink scaled to 24 rows, centred in 72 columns
+WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "touching.npz")
+LAYERS = ("conv1", "conv2", "conv3", "dense1", "dense2")
+
+
+def group_input(group, line, height):
+    """(image [HEIGHT, WIDTH] in [0, 1], features [4]) of one group of a line (segment.Group masks)."""
+    ink = group.mask[group.top:group.bottom, group.left:group.right].astype(np.uint8) * 255
+    rows, cols = ink.shape
+    width = max(1, min(WIDTH, int(round(cols * HEIGHT / rows))))
+    scaled = np.asarray(Image.fromarray(ink).resize((width, HEIGHT), Image.Resampling.BILINEAR), np.float32)
+    image = np.zeros((HEIGHT, WIDTH), np.float32)
+    start = (WIDTH - width) // 2
+    image[:, start:start + width] = scaled / 255.0
+    typical = segment.typical_width(line, group, height)
+    features = np.array([np.log(cols / typical) if typical else 0.0, 1.0 if typical is None else 0.0,
+                         np.log(cols / height), np.log(rows / height)], np.float32)
+    return image, features
+
+
+def load(path=WEIGHTS):
+    """The weights as a dict of float32 arrays; ModelError naming the file when it is missing or damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            weights = {name: stored[name].astype(np.float32) for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{path}: cannot read the touching-digits network ({exc}); restore the file from the "
+                         "repository, or make it again with `python benchmarks/make_touching_weights.py`") from None
+    missing = [f"{layer}_{part}" for layer in LAYERS for part in ("w", "b") if f"{layer}_{part}" not in weights]
+    if missing:
+        raise ModelError(f"{path}: not a touching-digits network (no {', '.join(missing)}); restore the file "
+                         "from the repository, or make it again with `python benchmarks/make_touching_weights.py`")
+    return weights
+
+
+def _conv_relu_pool(x, w, b):
+    """3x3 'same' convolution [N,H,W,C] -> [N,H,W,K] (as one matrix product), ReLU, then 2x2 max pooling."""
+    n, h, w_, c = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    columns = np.concatenate([padded[:, i:i + h, j:j + w_] for i in range(3) for j in range(3)], axis=3)
+    y = np.maximum(columns.reshape(-1, 9 * c) @ w.reshape(9 * c, -1) + b, 0.0).reshape(n, h, w_, -1)
+    return y[:, :h // 2 * 2, :w_ // 2 * 2].reshape(n, h // 2, 2, w_ // 2, 2, -1).max(axis=(2, 4))
+
+
+def probability(weights, images, features):
+    """P(touching digits) for each group: images [N, HEIGHT, WIDTH], features [N, 4] -> [N]."""
+    x = np.asarray(images, np.float32)[..., None]
+    for layer in ("conv1", "conv2", "conv3"):
+        x = _conv_relu_pool(x, weights[f"{layer}_w"], weights[f"{layer}_b"])
+    x = np.concatenate([x.reshape(len(x), -1), np.asarray(features, np.float32)], axis=1)
+    x = np.maximum(x @ weights["dense1_w"] + weights["dense1_b"], 0.0)
+    logit = (x @ weights["dense2_w"] + weights["dense2_b"])[:, 0]
+    return 1.0 / (1.0 + np.exp(-logit))
