@@ -1,12 +1,13 @@
 """Make tfnotes/touching.npz: the small network that tells one digit from touching digits (tfnotes/touching.py).
 
-    python benchmarks/make_touching_weights.py                      # 4,000 pictures, seed 0: about 5 minutes
+    python benchmarks/make_touching_weights.py                      # 6,000 + 2,000 pictures, seed 0: ~10 min
     python benchmarks/make_touching_weights.py --out /tmp/t.npz --pictures 1000
 
 It draws pictures of numbers made of MNIST *training* digits (benchmarks/realistic_numbers.py, half of them
-with touching digits; the app's benchmarks use test digits only), finds their groups of ink as the app does
-(tfnotes.segment), labels each group by the true digit boxes (two or more digit centres inside: touching
-digits), trains the network with Keras and writes its weights (float16) atomically.
+with touching digits) and pictures of one training digit (benchmarks/realistic_digits.py; the app's benchmarks
+use test digits only), finds their groups of ink as the app does (tfnotes.segment), labels each group by the
+true digit boxes (two or more digit centres inside: touching digits), trains the network with Keras and writes
+its weights (float16) atomically.
 """
 import argparse
 import os
@@ -20,6 +21,7 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
+from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, segment, touching  # noqa: E402
 from tfnotes.atomic import atomic_path  # noqa: E402
@@ -30,7 +32,9 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=touching.WEIGHTS, help="weights file to write")
-    p.add_argument("--pictures", type=int, default=4000, help="pictures of numbers to learn from")
+    p.add_argument("--pictures", type=int, default=6000, help="pictures of numbers to learn from")
+    p.add_argument("--single-pictures", type=int, default=2000,
+                   help="pictures of one digit to learn from too (every group in them is one digit)")
     p.add_argument("--epochs", type=int, default=12, help="passes over the groups")
     p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: the repository's data/)")
@@ -46,14 +50,16 @@ def found_in(path):
 
 
 def labelled_groups(records):
-    """(images, features, labels) of every group found in the pictures; label 1: two or more digits."""
+    """(images, features, labels) of every group found in the pictures; label 1: two or more digits.
+    A record without "boxes" is a picture of one digit: all its groups are labelled 0."""
     images, features, labels = [], [], []
     for record in records:
         found, sx = found_in(record["path"])
         for line in segment.find_digits(found):
             height = segment.line_height(line)
             for group in line:
-                inside = sum(1 for b in record["boxes"] if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
+                boxes = record.get("boxes") or []
+                inside = sum(1 for b in boxes if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
                 image, feature = touching.group_input(group, line, height)
                 images.append(image)
                 features.append(feature)
@@ -84,9 +90,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     train_images, train_labels, _, _ = data.load_mnist(args.data_dir)
     with tempfile.TemporaryDirectory() as work:
-        records = make_number_set(work, train_images, train_labels, args.pictures,
-                                                    seed=args.seed, touching_share=0.5)
-        images, features, labels = labelled_groups(records)
+        records = make_number_set(os.path.join(work, "numbers"), train_images, train_labels, args.pictures,
+                                  seed=args.seed, touching_share=0.5)
+        singles = make_realistic_set(os.path.join(work, "digits"), train_images, train_labels,
+                                     args.single_pictures, seed=args.seed)
+        images, features, labels = labelled_groups(records + [{"path": path} for path, _ in singles])
     print(f"{len(labels)} groups, {int(labels.sum())} of them touching digits", flush=True)
     weights = train_network(images, features, labels, args.seed, args.epochs)
     with atomic_path(args.out) as tmp, open(tmp, "wb") as f:

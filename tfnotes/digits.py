@@ -145,14 +145,15 @@ class Reader:
     A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
     LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py); when that says
     touching, it is cut where the digit model reads the two parts best. The digit model alone is no judge
-    (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". MAYBE_WIDE was chosen
-    on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5 recipe's model.
+    (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below
+    were chosen on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5
+    recipe's model, and LONE_TOUCHING so that one-digit pictures read as well as before.
     """
 
     MAYBE_WIDE = 0.9      # widths as multiples of the line's typical digit width (segment.typical_width)
-    LONE_WIDE = 1.8       # a group alone in its line: asked from this many heights wide (a wide 0 or 2
-                          # alone is one digit far more often than two touching ones)
     TOUCHING = 0.5        # the network's probability from which a group is cut
+    LONE_WIDE = 1.0       # a group alone in its line: asked from this many heights wide, and cut from
+    LONE_TOUCHING = 0.98   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
@@ -171,7 +172,8 @@ class Reader:
         out = list(line)
         todo = [g for g in line if self.wide(line, g, height)]
         while todo:
-            decided = self.cuts(todo, slant, touching_probability(line, todo, height))
+            decided = self.cuts(todo, slant, touching_probability(line, todo, height),
+                                [self.wide(line, g, height) for g in todo])
             todo = []
             for group, parts in decided:
                 if parts:
@@ -181,17 +183,19 @@ class Reader:
         return out
 
     def wide(self, line, group, height):
-        """Whether the group is wide enough to hold touching digits (then the network decides)."""
+        """None when the group is too narrow to hold touching digits, else the network's probability from
+        which it is cut (higher for a group alone in its line)."""
         typical = segment.typical_width(line, group, height)
         width = group.right - group.left
         if typical is None:
-            return width >= self.LONE_WIDE * height
-        return width >= self.MAYBE_WIDE * typical
+            return self.LONE_TOUCHING if width >= self.LONE_WIDE * height else None
+        return self.TOUCHING if width >= self.MAYBE_WIDE * typical else None
 
-    def cuts(self, groups, slant, touching_p):
-        """[(group, [left, right] or None)] for each group the network takes for touching digits: cut in two
-        where the digit model reads the parts best (None: no cut leaves two parts)."""
-        chosen = [g for g, p in zip(groups, touching_p) if p >= self.TOUCHING]
+    def cuts(self, groups, slant, touching_p, thresholds):
+        """[(group, [left, right] or None)] for each group the network takes for touching digits (probability
+        at least its threshold): cut in two where the digit model reads the parts best (None: no cut leaves
+        two parts)."""
+        chosen = [g for g, p, least in zip(groups, touching_p, thresholds) if p >= least]
         return [(g, pieces) for g, (_, _, pieces) in zip(chosen, self.best_twos(chosen, slant) if chosen else [])]
 
     def best_twos(self, groups, slant):
