@@ -71,6 +71,7 @@ def train_network(images, features, labels, seed, epochs):
     """Fit the network and return its weights under tfnotes.touching's names."""
     keras = tf2.keras
     keras.utils.set_random_seed(seed)
+    tf2.config.experimental.enable_op_determinism()   # the same seed gives the same weights
     image_in, feature_in = keras.Input((touching.HEIGHT, touching.WIDTH, 1)), keras.Input((4,))
     x = image_in
     for name, filters in (("conv1", 16), ("conv2", 32), ("conv3", 32)):

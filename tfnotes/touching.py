@@ -2,15 +2,15 @@
 
 The digit model cannot tell: trained on lone, centred digits, it reads "34" squeezed into 28x28 as a 3 with
 99.9 %, and width alone cannot tell a wide 0 from "10". This network was trained for that one question on
-groups found in pictures of numbers (benchmarks/realistic_numbers.py) made of MNIST *training* digits, so
-none of the test digits of the app's benchmarks were seen. Its input is the group's ink scaled to a fixed
-height (the width follows, up to three heights) and four numbers: the group's width against the line's
-typical digit width and against the line's height, its height against the line's, and whether the line has
-no other digit to compare with.
+the groups found in pictures of numbers (benchmarks/realistic_numbers.py) and of single digits
+(benchmarks/realistic_digits.py) made of MNIST *training* digits, so none of the test digits of the app's
+benchmarks were seen. Its input is the group's ink scaled to a fixed height (the width follows, up to three
+heights) and four numbers: the group's width against the line's typical digit width and against the line's
+height, its height against the line's, and whether the line has no other digit to compare with.
 
 The weights ship as tfnotes/touching.npz (plain arrays, no pickle; about 140 KB), made by
 
-    python benchmarks/make_touching_weights.py                   # --pictures 4000 --seed 0
+    python benchmarks/make_touching_weights.py        # --pictures 6000 --single-pictures 2000 --seed 0
 
 which draws the pictures, finds their groups as the app does, labels each by the true digit boxes, trains
 and writes the file atomically. The forward pass below is NumPy: it needs no session and costs well under a
