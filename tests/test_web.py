@@ -26,8 +26,8 @@ import pytest
 from PIL import Image
 
 import mnist_app
-from tfnotes import digits, inference, server
-from tfnotes.errors import ConfigError
+from tfnotes import digits, inference, server, touching
+from tfnotes.errors import ConfigError, ModelError
 
 try:
     from selenium import webdriver
@@ -169,6 +169,18 @@ def test_bad_requests_answer_json_errors_and_the_server_goes_on(predictor, root,
     assert len(lines) == len(requests) + 2, lines                 # one line per request
     assert all(line.count('"') == 2 for line in lines), lines
     assert "400" in lines[0] and cli_message in lines[0]
+
+
+def test_a_missing_network_file_is_a_503_naming_it(predictor, root, monkeypatch):
+    def missing(path=touching.WEIGHTS):
+        raise ModelError(f"{path}: cannot read the touching-digits network (gone)")
+
+    monkeypatch.setattr(digits, "_TOUCHING_WEIGHTS", [])
+    monkeypatch.setattr(touching, "load", missing)
+    with running(predictor) as site:
+        status, _, answer = call(site, "POST", "/api/predict", picture_bytes(root, "number_2026.png"))
+        assert status == 503 and "touching.npz" in answer["error"]
+        assert call(site, "GET", "/api/health")[0] == 200          # still serving
 
 
 def answer_of(site, body):

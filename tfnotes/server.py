@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from tfnotes import digits, inference, pictures
-from tfnotes.errors import ConfigError, CourseError, ImageError
+from tfnotes.errors import ConfigError, CourseError, ImageError, ModelError
 from tfnotes.models import MODELS
 
 MAX_BODY = 10 * 1024 * 1024          # bytes of one uploaded picture (a phone photo is 2-6 MB)
@@ -230,6 +230,8 @@ class Handler(BaseHTTPRequestHandler):
             result = self.server.predictor.predict(data, *predict_options(url.query))
         except (ImageError, ConfigError) as exc:
             return Reply.error(400, str(exc))
+        except ModelError as exc:        # the server's own files (e.g. tfnotes/touching.npz), not the upload
+            return Reply.error(503, str(exc))
         # cpu: this thread's processor time for the prediction, which other programs' load does not inflate
         timing = (f"read;dur={read_ms:.2f}, predict;dur={1000 * (time.perf_counter() - start):.2f}, "
                   f"cpu;dur={1000 * (time.thread_time() - cpu):.2f}")
