@@ -153,7 +153,7 @@ class Reader:
     MAYBE_WIDE = 0.9      # widths as multiples of the line's typical digit width (segment.typical_width)
     TOUCHING = 0.5        # the network's probability from which a group is cut
     LONE_WIDE = 1.0       # a group alone in its line: asked from this many heights wide, and cut from
-    LONE_TOUCHING = 0.98   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
+    LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
