@@ -41,29 +41,32 @@ def build_parser():
     return p
 
 
-def found_in(path):
-    """(found, x scale from the analysed copy to the original's pixels) of one picture, as the app sees it."""
-    picture = pictures.load_image(path)
+def groups_in(picture, boxes):
+    """[(group, line, line height, label)] for every group the app finds in a picture (segment.find_digits);
+    label 1 when the true digit boxes ([x, y, w, h] in the picture's pixels) put two or more digit centres in
+    it, else 0 (no boxes: a picture of one digit)."""
     grey = pictures.grey_image(pictures.oriented(picture))
     found = pictures.analyse(grey, segment.SEGMENT_SIDE)
-    return found, grey.size[0] / found.small.shape[1] * pictures.original_scale(picture)
+    sx = grey.size[0] / found.small.shape[1] * pictures.original_scale(picture)
+    out = []
+    for line in segment.find_digits(found):
+        height = segment.line_height(line)
+        for group in line:
+            inside = sum(1 for b in boxes or [] if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
+            out.append((group, line, height, 1.0 if inside >= 2 else 0.0))
+    return out
 
 
 def labelled_groups(records):
-    """(images, features, labels) of every group found in the pictures; label 1: two or more digits.
-    A record without "boxes" is a picture of one digit: all its groups are labelled 0."""
+    """(images, features, labels) of every group found in the pictures (groups_in); a record without "boxes"
+    is a picture of one digit."""
     images, features, labels = [], [], []
     for record in records:
-        found, sx = found_in(record["path"])
-        for line in segment.find_digits(found):
-            height = segment.line_height(line)
-            for group in line:
-                boxes = record.get("boxes") or []
-                inside = sum(1 for b in boxes if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
-                image, feature = touching.group_input(group, line, height)
-                images.append(image)
-                features.append(feature)
-                labels.append(1.0 if inside >= 2 else 0.0)
+        for group, line, height, label in groups_in(pictures.load_image(record["path"]), record.get("boxes")):
+            image, feature = touching.group_input(group, line, height)
+            images.append(image)
+            features.append(feature)
+            labels.append(label)
     return np.array(images), np.array(features), np.array(labels, np.float32)
 
 

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
+from benchmarks.make_touching_weights import groups_in
 from benchmarks.realistic_numbers import render_number
-from tfnotes import data, digits, pictures, segment, touching
+from tfnotes import data, touching
 from tfnotes.errors import ModelError
 from tfnotes.tfenv import tf
 
@@ -19,31 +20,25 @@ def test_convolution_block_matches_tensorflow():
     np.testing.assert_allclose(touching._conv_relu_pool(x, w, b), want, rtol=1e-5, atol=1e-5)
 
 
-def test_shipped_weights_tell_touching_digits_from_one(tmp_path):
+def test_shipped_weights_tell_touching_digits_from_one():
     # Numbers of MNIST test digits (the network learned from training digits), half with touching pairs;
     # every group the app finds is labelled by the true boxes and must be judged right nearly always.
     images = data.load_mnist()[2]
     rng = np.random.default_rng(5)
-    right, total, pairs, caught = 0, 0, 0, 0
+    inputs, labels = [], []
     for n in range(24):
         chosen = rng.choice(len(images), 5, replace=False)
         picture, boxes = render_number([images[i] for i in chosen], np.random.default_rng([5, n]),
                                        touching=n % 2 == 0)
-        grey = pictures.grey_image(picture)
-        found = pictures.analyse(grey, segment.SEGMENT_SIDE)
-        sx = grey.size[0] / found.small.shape[1]
-        for line in segment.find_digits(found):
-            height = segment.line_height(line)
-            p = digits.touching_probability(line, line, height)
-            for group, prob in zip(line, p):
-                inside = sum(1 for b in boxes if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
-                right += (prob >= 0.5) == (inside >= 2)
-                total += 1
-                pairs += inside >= 2
-                caught += inside >= 2 and prob >= 0.5
-    assert pairs >= 8 and total >= 100
+        for group, line, height, label in groups_in(picture, boxes):
+            inputs.append(touching.group_input(group, line, height))
+            labels.append(label == 1.0)
+    p = touching.probability(touching.load(), np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))
+    labels = np.array(labels)
+    right, pairs, caught = int(((p >= 0.5) == labels).sum()), int(labels.sum()), int((p[labels] >= 0.5).sum())
+    assert pairs >= 8 and len(labels) >= 100
     # (a network that always says "one digit" would be right on about 85 % of the groups)
-    assert right / total >= 0.95 and caught >= 0.8 * pairs, f"{right}/{total} right, {caught}/{pairs} pairs"
+    assert right / len(labels) >= 0.95 and caught >= 0.8 * pairs, f"{right}/{len(labels)} right, {caught}/{pairs} pairs"
 
 
 def test_damaged_or_foreign_weights_file_is_named(tmp_path):

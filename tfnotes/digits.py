@@ -170,16 +170,16 @@ class Reader:
         height = segment.line_height(line)
         slant = segment.line_slant(line)
         out = list(line)
-        todo = [g for g in line if self.wide(line, g, height)]
-        while todo:
-            decided = self.cuts(todo, slant, touching_probability(line, todo, height),
-                                [self.wide(line, g, height) for g in todo])
-            todo = []
+        asked = [(g, least) for g in line if (least := self.wide(line, g, height))]
+        while asked:
+            groups, thresholds = zip(*asked)
+            decided = self.cuts(groups, slant, touching_probability(line, groups, height), thresholds)
+            asked = []
             for group, parts in decided:
                 if parts:
                     k = next(i for i, g in enumerate(out) if g is group)
                     out[k:k + 1] = parts
-                    todo += [g for g in parts if self.wide(line, g, height)]
+                    asked += [(g, least) for g in parts if (least := self.wide(line, g, height))]
         return out
 
     def wide(self, line, group, height):
