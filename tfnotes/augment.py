@@ -86,6 +86,8 @@ def augment(x, seed, step, knobs=DEFAULT):
         moved = tf.raw_ops.ImageProjectiveTransformV3(
             images=images, transforms=transforms(n, pair, knobs), output_shape=[IMAGE_SIZE, IMAGE_SIZE],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        # The pen draws come after the transform in the graph on purpose: built in the other order, the same
+        # ops gave transforms that differed in their last bits, and so another augmented stream.
         draw = pen_draws(n, pair)
         moved = stroke_jitter(moved, draw, knobs)
         return tf.reshape(tf.clip_by_value(moved, 0.0, 1.0), [-1, IMAGE_SIZE * IMAGE_SIZE])
