@@ -42,9 +42,9 @@ def build_parser():
 
 
 def groups_in(picture, boxes):
-    """[(group, line, line height, label)] for every group the app finds in a picture (segment.find_digits);
-    label 1 when the true digit boxes ([x, y, w, h] in the picture's pixels) put two or more digit centres in
-    it, else 0 (no boxes: a picture of one digit)."""
+    """[(group, line, line height, digits)] for every group the app finds in a picture (segment.find_digits);
+    digits: the indices of the true digit boxes ([x, y, w, h] in the picture's pixels) whose centres lie in
+    the group's columns (no boxes: a picture of one digit, and [])."""
     grey = pictures.grey_image(pictures.oriented(picture))
     found = pictures.analyse(grey, segment.SEGMENT_SIDE)
     sx = grey.size[0] / found.small.shape[1] * pictures.original_scale(picture)
@@ -52,8 +52,8 @@ def groups_in(picture, boxes):
     for line in segment.find_digits(found):
         height = segment.line_height(line)
         for group in line:
-            inside = sum(1 for b in boxes or [] if group.left * sx <= b[0] + b[2] / 2 < group.right * sx)
-            out.append((group, line, height, 1.0 if inside >= 2 else 0.0))
+            inside = [i for i, b in enumerate(boxes or []) if group.left * sx <= b[0] + b[2] / 2 < group.right * sx]
+            out.append((group, line, height, inside))
     return out
 
 
@@ -62,11 +62,11 @@ def labelled_groups(records):
     is a picture of one digit."""
     images, features, labels = [], [], []
     for record in records:
-        for group, line, height, label in groups_in(pictures.load_image(record["path"]), record.get("boxes")):
+        for group, line, height, inside in groups_in(pictures.load_image(record["path"]), record.get("boxes")):
             image, feature = touching.group_input(group, line, height)
             images.append(image)
             features.append(feature)
-            labels.append(label)
+            labels.append(1.0 if len(inside) >= 2 else 0.0)
     return np.array(images), np.array(features), np.array(labels, np.float32)
 
 

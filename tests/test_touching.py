@@ -4,9 +4,11 @@ import pytest
 
 from benchmarks.make_touching_weights import groups_in
 from benchmarks.realistic_numbers import render_number
-from tfnotes import data, touching
+from tfnotes import data, digits, touching
 from tfnotes.errors import ModelError
 from tfnotes.tfenv import tf
+
+PAIRS_READ = 0.8     # share of test-digit pairs the shipped pair network must read right (both digits)
 
 
 def test_convolution_block_matches_tensorflow():
@@ -30,15 +32,49 @@ def test_shipped_weights_tell_touching_digits_from_one():
         chosen = rng.choice(len(images), 5, replace=False)
         picture, boxes = render_number([images[i] for i in chosen], np.random.default_rng([5, n]),
                                        touching=n % 2 == 0)
-        for group, line, height, label in groups_in(picture, boxes):
+        for group, line, height, inside in groups_in(picture, boxes):
             inputs.append(touching.group_input(group, line, height))
-            labels.append(label == 1.0)
+            labels.append(len(inside) >= 2)
     p = touching.probability(touching.load(), np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))
     labels = np.array(labels)
     right, pairs, caught = int(((p >= 0.5) == labels).sum()), int(labels.sum()), int((p[labels] >= 0.5).sum())
     assert pairs >= 8 and len(labels) >= 100
     # (a network that always says "one digit" would be right on about 85 % of the groups)
     assert right / len(labels) >= 0.95 and caught >= 0.8 * pairs, f"{right}/{len(labels)} right, {caught}/{pairs} pairs"
+
+
+def test_shipped_pair_weights_read_touching_pairs_of_test_digits():
+    # Short numbers of MNIST test digits (the network learned from training digits), each with a touching
+    # pair: every group the app finds holding two true digits is read by the pair network alone.
+    images, labels = data.load_mnist()[2:]
+    rng = np.random.default_rng(6)
+    inputs, truth = [], []
+    for n in range(60):
+        chosen = rng.choice(len(images), 3, replace=False)
+        picture, boxes = render_number([images[i] for i in chosen], np.random.default_rng([6, n]), touching=True)
+        for group, line, height, inside in groups_in(picture, boxes):
+            if len(inside) == 2:
+                inputs.append(touching.group_input(group, line, height))
+                truth.append([labels[chosen[i]] for i in inside])
+    left, right = touching.read_pairs(touching.load(touching.PAIR_WEIGHTS, "pairs"),
+                                      np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))
+    truth = np.array(truth)
+    assert len(truth) >= 45 and np.allclose(left.sum(axis=1), 1) and np.allclose(right.sum(axis=1), 1)
+    both = (left.argmax(1) == truth[:, 0]) & (right.argmax(1) == truth[:, 1])
+    # (guessing the commonest pair would be right about 1 % of the time)
+    assert both.mean() >= PAIRS_READ, f"{both.sum()}/{len(truth)} pairs read right"
+
+
+def test_a_cut_digit_gets_both_opinions():
+    probs = np.array([[0.6, 0.3, 0.1] + [0.0] * 7, [0.0] * 9 + [1.0]], np.float32)
+    reading = np.array([0.1, 0.8, 0.1] + [0.0] * 7)
+    entry = {"rows": [0, 1], "pair_readings": [reading, None]}
+    each = digits.digit_probabilities(entry, probs)
+    joint = np.array([0.06, 0.24, 0.01]) / 0.31
+    np.testing.assert_allclose(each[0][:3], joint, rtol=1e-6)          # the product, normalised: 1 wins
+    np.testing.assert_array_equal(each[1], probs[1])                  # a digit not cut from a pair: as read
+    disagree = {"rows": [0], "pair_readings": [np.array([0.0] * 9 + [1.0])]}
+    np.testing.assert_array_equal(digits.digit_probabilities(disagree, probs)[0], probs[0])  # nothing shared
 
 
 def test_damaged_or_foreign_weights_file_is_named(tmp_path):
@@ -52,3 +88,9 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         touching.load(str(other))
     with pytest.raises(ModelError, match="missing.npz"):
         touching.load(str(tmp_path / "missing.npz"))
+    pairs = tmp_path / "pairs.npz"
+    pairs.write_bytes(open(touching.PAIR_WEIGHTS, "rb").read()[:5000])
+    with pytest.raises(ModelError, match="pairs.npz: cannot read the pair-reading network.*make_pair_weights"):
+        touching.load(str(pairs), "pairs")
+    with pytest.raises(ModelError, match="not a pair-reading network.*left_w"):
+        touching.load(touching.WEIGHTS, "pairs")

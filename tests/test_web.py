@@ -172,10 +172,10 @@ def test_bad_requests_answer_json_errors_and_the_server_goes_on(predictor, root,
 
 
 def test_a_missing_network_file_is_a_503_naming_it(predictor, root, monkeypatch):
-    def missing(path=touching.WEIGHTS):
+    def missing(path=touching.WEIGHTS, kind="touching"):
         raise ModelError(f"{path}: cannot read the touching-digits network (gone)")
 
-    monkeypatch.setattr(digits, "_TOUCHING_WEIGHTS", [])
+    monkeypatch.setattr(digits, "_NETWORKS", {})
     monkeypatch.setattr(touching, "load", missing)
     with running(predictor) as site:
         status, _, answer = call(site, "POST", "/api/predict", picture_bytes(root, "number_2026.png"))

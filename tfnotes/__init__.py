@@ -11,7 +11,7 @@ responsibility per module:
     records      TFRecords and image folders + label files
     pictures     a picture of a digit -> MNIST-style 28x28 input
     segment      the digits of a whole number in a picture: pieces, lines, cuts between touching digits
-    touching     a small network that tells one digit from touching digits (weights in touching.npz)
+    touching     two small networks: one digit or touching digits? (touching.npz); which two? (pairs.npz)
     digits       reading digits and numbers in picture files: inputs, one batch, results, debug PNGs
     server       the local web page (mnist_app.py --serve) and its HTTP API
     models       the model registry: name -> graph builder and default model folder

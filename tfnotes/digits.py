@@ -82,7 +82,9 @@ def gather(items, read, keep_pictures=False, single=False):
 
 
 def read_number(picture, name, classify, expected=None, prepare=preprocess):
-    """One decoded picture -> (inputs [k,28,28], boxes [[x,y,w,h]] in the original's pixels, digits per line).
+    """One decoded picture -> (inputs [k,28,28], fields): "boxes" ([x,y,w,h] per digit, in the original's
+    pixels), "lines" (digits per line) and "pair_readings" (per digit: None, or the pair-reading network's
+    ten probabilities for a digit cut from touching digits; see digit_probabilities).
 
     A picture in which one digit is found goes through `prepare` exactly as in one-digit reading, so
     it reads as before; ImageError (naming the picture) when there is no digit or too many candidates.
@@ -100,15 +102,16 @@ def read_number(picture, name, classify, expected=None, prepare=preprocess):
         raise ImageError(f"{name}: {count} digit candidates, more than {segment.MAX_DIGITS}: this does not look "
                          "like a handwritten number (text, a pattern, or a very noisy picture?); crop the picture "
                          "to the number")
-    lines = settle(grey, found, lines, classify, expected) if count else lines
+    lines, readings = settle(grey, found, lines, classify, expected) if count else (lines, {})
     sy, sx = (grey.size[1] / found.small.shape[0], grey.size[0] / found.small.shape[1]) if found else (1, 1)
     boxes = [[round(g.left * sx * scale), round(g.top * sy * scale), round((g.right - g.left) * sx * scale),
               round((g.bottom - g.top) * sy * scale)] for line in lines for g in line]
     if len(boxes) <= 1:
         box = boxes or [[0, 0, round(upright.size[0] * scale), round(upright.size[1] * scale)]]
-        return prepare(picture, name)[None], box, [1]
+        return prepare(picture, name)[None], {"boxes": box, "lines": [1], "pair_readings": [None]}
     inputs = np.stack([digit_input(grey, found, g, name) for line in lines for g in line])
-    return inputs, boxes, [len(line) for line in lines]
+    return inputs, {"boxes": boxes, "lines": [len(line) for line in lines],
+                    "pair_readings": [readings.get(id(g), (None, None))[1] for line in lines for g in line]}
 
 
 def digit_input(grey, found, group, name):
@@ -120,7 +123,8 @@ def digit_input(grey, found, group, name):
 
 def settle(grey, found, lines, classify, expected=None):
     """Let the model decide what the shapes alone cannot: merge a digit broken into two pieces side by side,
-    split touching digits; with `expected` digits, also split (or merge) until the count is right."""
+    split touching digits; with `expected` digits, also split (or merge) until the count is right.
+    -> (lines, {id(group): (group, the pair-reading network's probabilities)} for the parts of touching pairs)."""
     read = Reader(grey, found, classify)
     lines = read.merge_stacked(lines)
     lines = [read.split_wide(read.merge_broken(line)) for line in lines]
@@ -136,7 +140,7 @@ def settle(grey, found, lines, classify, expected=None):
             lines[k] = segment.merge_closest(lines[k])
         else:
             break
-    return lines
+    return lines, read.pair_readings
 
 
 class Reader:
@@ -144,19 +148,21 @@ class Reader:
 
     A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
     LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py); when that says
-    touching, it is cut where the digit model reads the two parts best. The digit model alone is no judge
+    touching, the pair-reading network says which two digits it holds, and the group is cut where the digit
+    model's reading of the two parts is surest and agrees best with that. The digit model alone is no judge
     (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below
     were chosen on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5
     recipe's model, and LONE_TOUCHING so that one-digit pictures read as well as before.
     """
 
-    MAYBE_WIDE = 0.9      # widths as multiples of the line's typical digit width (segment.typical_width)
+    MAYBE_WIDE = 0.8      # widths as multiples of the line's typical digit width (segment.typical_width)
     TOUCHING = 0.5        # the network's probability from which a group is cut
-    LONE_WIDE = 1.0       # a group alone in its line: asked from this many heights wide, and cut from
+    LONE_WIDE = 0.8       # a group alone in its line: asked from this many heights wide, and cut from
     LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
+        self.pair_readings = {}   # id(part) -> (part, probabilities): the group is kept so its id stays its own
 
     def scores(self, groups):
         """log of the top probability of each group read as one digit."""
@@ -172,10 +178,10 @@ class Reader:
         out = list(line)
         asked = [(g, least) for g in line if (least := self.wide(line, g, height))]
         while asked:
-            groups, thresholds = zip(*asked)
-            decided = self.cuts(groups, slant, touching_probability(line, groups, height), thresholds)
+            p = touching_probability(line, [g for g, _ in asked], height)
+            chosen = [g for (g, least), pg in zip(asked, p) if pg >= least]
             asked = []
-            for group, parts in decided:
+            for group, parts in self.cuts(line, chosen, height, slant):
                 if parts:
                     k = next(i for i, g in enumerate(out) if g is group)
                     out[k:k + 1] = parts
@@ -191,35 +197,45 @@ class Reader:
             return self.LONE_TOUCHING if width >= self.LONE_WIDE * height else None
         return self.TOUCHING if width >= self.MAYBE_WIDE * typical else None
 
-    def cuts(self, groups, slant, touching_p, thresholds):
-        """[(group, [left, right] or None)] for each group the network takes for touching digits (probability
-        at least its threshold): cut in two where the digit model reads the parts best (None: no cut leaves
-        two parts)."""
-        chosen = [g for g, p, least in zip(groups, touching_p, thresholds) if p >= least]
-        return [(g, pieces) for g, (_, _, pieces) in zip(chosen, self.best_twos(chosen, slant) if chosen else [])]
+    def cuts(self, line, groups, height, slant):
+        """[(group, [left, right] or None)] for groups of touching digits: each cut in two where best_twos
+        says (None: no cut leaves two parts); each part's pair reading is kept in pair_readings."""
+        if not groups:
+            return []
+        pairs = pair_probabilities(line, groups, height)
+        out = []
+        for g, left, right, (_, _, parts) in zip(groups, *pairs, self.best_twos(groups, slant, pairs)):
+            if parts:
+                self.pair_readings.update({id(parts[0]): (parts[0], left), id(parts[1]): (parts[1], right)})
+            out.append((g, parts))
+        return out
 
-    def best_twos(self, groups, slant):
-        """For each group: (log p read as one digit, mean log p of its best two parts, [left, right] or None)."""
-        pairs = [segment.cut_pairs(g, slant) for g in groups]
+    def best_twos(self, groups, slant, pairs):
+        """For each group: (log p read as one digit, score of its best two parts, [left, right] or None).
+
+        A cut's score is the mean log top probability of its parts read by the digit model, plus the mean log
+        probability that the pair-reading network (pairs: its (left [N, 10], right [N, 10])) gives the two
+        digits the parts are read as."""
+        candidates = [segment.cut_pairs(g, slant) for g in groups]
         inputs = []
-        for g, ps in zip(groups, pairs):
+        for g, ps in zip(groups, candidates):
             window = ink_window(self.grey, self.found, g.mask)   # cut out once for the group and its parts
             inputs += [finish(window.ink * window_mask(window, h.mask)) for h in [g] + [x for p in ps for x in p]]
         probs = self.classify(np.stack(inputs))
         score = np.log(np.maximum(probs.max(axis=1), 1e-9))
         out, k = [], 0
-        for ps in pairs:
+        for n, ps in enumerate(candidates):
             whole, means = float(score[k]), score[k + 1:k + 1 + 2 * len(ps)].reshape(-1, 2).mean(axis=1)
+            read = probs[k + 1:k + 1 + 2 * len(ps)].argmax(axis=1)
             k += 1 + 2 * len(ps)
             if not ps:
                 out.append((whole, -np.inf, None))
                 continue
+            left, right = pairs[0][n], pairs[1][n]    # does the pair reader agree with how the parts read?
+            means = means + 0.5 * np.log(np.maximum(left[read[0::2]] * right[read[1::2]], 1e-18))
             best = int(np.argmax(means))
             out.append((whole, float(means[best]), list(ps[best])))
         return out
-
-    def best_two(self, group, slant):
-        return self.best_twos([group], slant)[0]
 
     def merge_broken(self, line):
         """Join neighbours that are close and narrow together when the model reads them better as one."""
@@ -257,36 +273,59 @@ class Reader:
         ranked = sorted(((g.right - g.left) / segment.line_height(line), i, j)
                         for i, line in enumerate(lines) for j, g in enumerate(line))
         for _, i, j in reversed(ranked):
-            pieces = self.best_two(lines[i][j], segment.line_slant(lines[i]))[2]
-            if pieces:
-                lines[i][j:j + 1] = pieces
+            line = lines[i]
+            [(_, parts)] = self.cuts(line, [line[j]], segment.line_height(line), segment.line_slant(line))
+            if parts:
+                line[j:j + 1] = parts
                 return True
         return False
 
 
-_TOUCHING_WEIGHTS = []   # loaded on first use, then kept: every picture asks the same network
+_NETWORKS = {}   # loaded on first use, then kept: every picture asks the same networks
+
+
+def _network(kind):
+    if kind not in _NETWORKS:
+        _NETWORKS[kind] = touching.load(touching.WEIGHTS if kind == "touching" else touching.PAIR_WEIGHTS, kind)
+    return _NETWORKS[kind]
+
+
+def _group_inputs(line, groups, height):
+    inputs = [touching.group_input(g, line, height) for g in groups]
+    return np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs])
 
 
 def touching_probability(line, groups, height):
     """The touching-digits network's probability for each of the groups of a line."""
-    if not _TOUCHING_WEIGHTS:
-        _TOUCHING_WEIGHTS.append(touching.load())
-    inputs = [touching.group_input(g, line, height) for g in groups]
-    return touching.probability(_TOUCHING_WEIGHTS[0], np.stack([i[0] for i in inputs]),
-                                np.stack([i[1] for i in inputs]))
+    return touching.probability(_network("touching"), *_group_inputs(line, groups, height))
+
+
+def pair_probabilities(line, groups, height):
+    """The pair-reading network's (left [N, 10], right [N, 10]) for groups of a line taken as two digits."""
+    return touching.read_pairs(_network("pairs"), *_group_inputs(line, groups, height))
+
+
+def digit_probabilities(entry, probs):
+    """[len(rows), 10]: each digit's probabilities. A digit cut from touching digits has two opinions, the
+    digit model's on its part (which may hold pieces of the neighbour) and the pair-reading network's on the
+    whole pair: their product, normalised (a digit both find likely wins)."""
+    rows = entry.get("rows", [entry.get("row")])
+    out = np.array([probs[r] for r in rows], np.float64)
+    for k, reading in enumerate(entry.get("pair_readings") or []):
+        if reading is not None:
+            joint = out[k] * reading
+            out[k] = joint / joint.sum() if joint.sum() > 0 else out[k]
+    return out
 
 
 def prepare_numbers(items, classify, expected=None, keep_pictures=False, prepare=preprocess):
     """Every digit of every picture (the app's default): (batch [N,28,28], entries, pictures); see gather().
 
-    entries have "rows" (one per digit, left to right), "boxes" ([x, y, w, h] in the original's pixels) and
-    "lines" (how many digits each line of text holds).
+    entries have "rows" (one per digit, left to right) and read_number's fields: "boxes" ([x, y, w, h] in the
+    original's pixels), "lines" (how many digits each line of text holds) and "pair_readings".
     """
-    def read(picture, path):
-        inputs, boxes, lines = read_number(picture, path, classify, expected, prepare)
-        return inputs, {"boxes": boxes, "lines": lines}
-
-    return gather(items, read, keep_pictures)
+    return gather(items, lambda picture, path: read_number(picture, path, classify, expected, prepare),
+                  keep_pictures)
 
 
 def top(p, k):
@@ -307,14 +346,14 @@ def results(entries, probs, top_k=1):
         if "error" in entry:
             out.append({"path": entry["path"], "error": entry["error"]})
             continue
-        rows = entry.get("rows", [entry.get("row")])
+        each = digit_probabilities(entry, probs)
         result = {"path": entry["path"]}
-        if len(rows) == 1:
-            best = top(probs[rows[0]], top_k)
+        if len(each) == 1:
+            best = top(each[0], top_k)
             result.update(digit=best[0][0], confidence=best[0][1], top=best)
         if "rows" in entry:
             digits = [{"digit": t[0][0], "probability": t[0][1], "top_k": t, "box": box}
-                      for t, box in ((top(probs[r], top_k), box) for r, box in zip(rows, entry["boxes"]))]
+                      for t, box in ((top(p, top_k), box) for p, box in zip(each, entry["boxes"]))]
             words, k = [], 0
             for n in entry["lines"]:
                 words.append("".join(str(d["digit"]) for d in digits[k:k + n]))
@@ -343,6 +382,7 @@ def save_debug(out_dir, index, entry, picture, batch, probs):
     os.makedirs(out_dir, exist_ok=True)
     rows = entry.get("rows", [entry.get("row")])
     boxes = entry.get("boxes", [])
+    each = digit_probabilities(entry, probs)
     many = len(rows) > 1
     cols = min(len(rows), 8) if many else 2
     fig = Figure(figsize=(9 if not many else 4 + 1.1 * cols, 3 if not many else 3 + 1.2 * ((len(rows) - 1) // 8)),
@@ -352,13 +392,13 @@ def save_debug(out_dir, index, entry, picture, batch, probs):
     draw_picture(fig.add_subplot(grid[:, 0]), picture, boxes, os.path.basename(entry["path"])[:30])
     for k, row in enumerate(rows):
         ax = fig.add_subplot(grid[k // 8, 1 + k % 8] if many else grid[0, 1])
-        best = int(np.argmax(probs[row]))
+        best = int(np.argmax(each[k]))
         ax.imshow(batch[row], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{k + 1}: {best} {probs[row][best]:.0%}" if many else "28x28 input", fontsize=8)
+        ax.set_title(f"{k + 1}: {best} {each[k][best]:.0%}" if many else "28x28 input", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     if not many:
-        draw_bars(fig.add_subplot(grid[0, 2]), probs[rows[0]])
+        draw_bars(fig.add_subplot(grid[0, 2]), each[0])
     fig.tight_layout()
     stem = os.path.splitext(os.path.basename(entry["path"]))[0]
     target = os.path.join(out_dir, f"{index:04d}_{stem}.png")

@@ -112,8 +112,8 @@ def read_upload(model, data, top_k=1, inputs=False):
     """What mnist_app does to one picture file (load, find the digits, one batch, results), on bytes."""
     name = pictures.UPLOAD_NAME
     picture = pictures.load_image(data, name=name)
-    batch, boxes, lines = digits.read_number(picture, name, model.predict)
-    entry = {"path": name, "rows": list(range(len(batch))), "boxes": boxes, "lines": lines}
+    batch, fields = digits.read_number(picture, name, model.predict)
+    entry = {"path": name, "rows": list(range(len(batch))), **fields}
     [result] = digits.results([entry], model.predict(batch), top_k)
     if inputs:
         result["inputs"] = np.round(batch * 255).astype(np.uint8).tolist()

@@ -1,19 +1,25 @@
-"""Is this group of ink one digit, or touching digits? A small network that looks at the group's shape.
+"""Two small networks that look at a group of ink found in a picture of a number.
 
-The digit model cannot tell: trained on lone, centred digits, it reads "34" squeezed into 28x28 as a 3 with
-99.9 %, and width alone cannot tell a wide 0 from "10". This network was trained for that one question on
-the groups found in pictures of numbers (benchmarks/realistic_numbers.py) and of single digits
-(benchmarks/realistic_digits.py) made of MNIST *training* digits, so none of the test digits of the app's
-benchmarks were seen. Its input is the group's ink scaled to a fixed height (the width follows, up to three
-heights) and four numbers: the group's width against the line's typical digit width and against the line's
-height, its height against the line's, and whether the line has no other digit to compare with.
+- Is the group one digit, or touching digits? The digit model cannot tell: trained on lone, centred digits,
+  it reads "34" squeezed into 28x28 as a 3 with 99.9 %, and width alone cannot tell a wide 0 from "10".
+- Which two digits does a group of two touching digits hold? Cutting such a group leaves pieces of each digit
+  in the other's part, where the digit model often reads a wrong digit with confidence; a network that saw
+  whole pairs, overlaps and all, says which cut reads right and how sure each part's reading can be.
 
-The weights ship as tfnotes/touching.npz (plain arrays, no pickle; about 140 KB), made by
+Both learned from the groups found in pictures of numbers (benchmarks/realistic_numbers.py; for the first,
+also pictures of single digits, benchmarks/realistic_digits.py) made of MNIST *training* digits, so none of
+the test digits of the app's benchmarks were seen. Their input is the group's ink scaled to a fixed height
+(the width follows, up to three heights) and four numbers: the group's width against the line's typical digit
+width and against the line's height, its height against the line's, and whether the line has no other digit
+to compare with.
 
-    python benchmarks/make_touching_weights.py        # --pictures 6000 --single-pictures 2000 --seed 0
+The weights ship as plain arrays (no pickle), made by
 
-which draws the pictures, finds their groups as the app does, labels each by the true digit boxes, trains
-and writes the file atomically. The forward pass below is NumPy: it needs no session and costs well under a
+    python benchmarks/make_touching_weights.py     # tfnotes/touching.npz, about 140 KB, ~10 min
+    python benchmarks/make_pair_weights.py         # tfnotes/pairs.npz, about 550 KB, ~20 min
+
+which draw the pictures, find their groups as the app does, label each by the true digit boxes, train and
+write the file atomically. The forward passes below are NumPy: they need no session and cost about a
 millisecond per group.
 """
 import os
@@ -26,8 +32,14 @@ from tfnotes import segment
 from tfnotes.errors import ModelError
 
 HEIGHT, WIDTH = 24, 72                 # the group's ink scaled to 24 rows, centred in 72 columns
-WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "touching.npz")
+HERE = os.path.dirname(os.path.abspath(__file__))
+WEIGHTS = os.path.join(HERE, "touching.npz")
 LAYERS = ("conv1", "conv2", "conv3", "dense1", "dense2")
+PAIR_WEIGHTS = os.path.join(HERE, "pairs.npz")
+PAIR_LAYERS = ("conv1", "conv2", "conv3", "dense1", "left", "right")
+# what each file holds, and the command that makes it again
+NETWORKS = {"touching": (LAYERS, "touching-digits network", "benchmarks/make_touching_weights.py"),
+            "pairs": (PAIR_LAYERS, "pair-reading network", "benchmarks/make_pair_weights.py")}
 
 
 def group_input(group, line, height):
@@ -45,18 +57,19 @@ def group_input(group, line, height):
     return image, features
 
 
-def load(path=WEIGHTS):
-    """The weights as a dict of float32 arrays; ModelError naming the file when it is missing or damaged."""
+def load(path=WEIGHTS, kind="touching"):
+    """The weights of a network of NETWORKS as a dict of float32 arrays; ModelError naming the file when it
+    is missing, damaged or another network's."""
+    layers, what, maker = NETWORKS[kind]
+    again = f"restore the file from the repository, or make it again with `python {maker}`"
     try:
         with np.load(path, allow_pickle=False) as stored:
             weights = {name: stored[name].astype(np.float32) for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{path}: cannot read the touching-digits network ({exc}); restore the file from the "
-                         "repository, or make it again with `python benchmarks/make_touching_weights.py`") from None
-    missing = [f"{layer}_{part}" for layer in LAYERS for part in ("w", "b") if f"{layer}_{part}" not in weights]
+        raise ModelError(f"{path}: cannot read the {what} ({exc}); {again}") from None
+    missing = [f"{layer}_{part}" for layer in layers for part in ("w", "b") if f"{layer}_{part}" not in weights]
     if missing:
-        raise ModelError(f"{path}: not a touching-digits network (no {', '.join(missing)}); restore the file "
-                         "from the repository, or make it again with `python benchmarks/make_touching_weights.py`")
+        raise ModelError(f"{path}: not a {what} (no {', '.join(missing)}); {again}")
     return weights
 
 
@@ -69,12 +82,27 @@ def _conv_relu_pool(x, w, b):
     return y[:, :h // 2 * 2, :w_ // 2 * 2].reshape(n, h // 2, 2, w_ // 2, 2, -1).max(axis=(2, 4))
 
 
-def probability(weights, images, features):
-    """P(touching digits) for each group: images [N, HEIGHT, WIDTH], features [N, 4] -> [N]."""
+def _hidden(weights, images, features):
+    """The layers both networks share in shape: three conv blocks, the four numbers, one dense ReLU layer."""
     x = np.asarray(images, np.float32)[..., None]
     for layer in ("conv1", "conv2", "conv3"):
         x = _conv_relu_pool(x, weights[f"{layer}_w"], weights[f"{layer}_b"])
     x = np.concatenate([x.reshape(len(x), -1), np.asarray(features, np.float32)], axis=1)
-    x = np.maximum(x @ weights["dense1_w"] + weights["dense1_b"], 0.0)
-    logit = (x @ weights["dense2_w"] + weights["dense2_b"])[:, 0]
+    return np.maximum(x @ weights["dense1_w"] + weights["dense1_b"], 0.0)
+
+
+def probability(weights, images, features):
+    """P(touching digits) for each group: images [N, HEIGHT, WIDTH], features [N, 4] -> [N]."""
+    logit = (_hidden(weights, images, features) @ weights["dense2_w"] + weights["dense2_b"])[:, 0]
     return 1.0 / (1.0 + np.exp(-logit))
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def read_pairs(weights, images, features):
+    """The pair-reading network's (left [N, 10], right [N, 10]) digit probabilities for groups of two digits."""
+    x = _hidden(weights, images, features)
+    return tuple(_softmax(x @ weights[f"{side}_w"] + weights[f"{side}_b"]) for side in ("left", "right"))
