@@ -26,10 +26,9 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
-from benchmarks.make_touching_weights import groups_in  # noqa: E402
+from benchmarks.make_touching_weights import groups_in, seeded_trunk, write_weights  # noqa: E402
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, touching  # noqa: E402
-from tfnotes.atomic import atomic_path  # noqa: E402
 from tfnotes.tfenv import tf2  # noqa: E402
 
 CHUNK = 500                       # pictures drawn (and deleted) at a time by one worker
@@ -77,17 +76,9 @@ def draw_pairs(pictures_wanted, seed, workers, data_dir):
 
 
 def train_network(images, features, digits, seed, epochs):
-    """Fit the network and return (weights under tfnotes.touching's names, the Keras model)."""
+    """Fit the network and return its weights under tfnotes.touching's names."""
     keras = tf2.keras
-    keras.utils.set_random_seed(seed)
-    tf2.config.experimental.enable_op_determinism()   # the same seed gives the same weights
-    image_in, feature_in = keras.Input((touching.HEIGHT, touching.WIDTH, 1)), keras.Input((4,))
-    x = image_in
-    for name, filters in (("conv1", 32), ("conv2", 64), ("conv3", 64)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
-        x = keras.layers.MaxPool2D()(x)
-    x = keras.layers.Concatenate()([keras.layers.Flatten()(x), feature_in])
-    x = keras.layers.Dense(128, activation="relu", name="dense1")(x)
+    image_in, feature_in, x = seeded_trunk(seed, (32, 64, 64), 128)
     x = keras.layers.Dropout(0.3)(x)
     outputs = [keras.layers.Dense(10, activation="softmax", name=side)(x) for side in ("left", "right")]
     model = keras.Model([image_in, feature_in], outputs)
@@ -117,9 +108,7 @@ def main(argv=None):
     if args.held_out:
         accuracy = pair_accuracy(weights, images[cut:], features[cut:], digits[cut:])
         print(f"held-out pairs read right (both digits): {accuracy:.1%} of {args.held_out}")
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **{name: value.astype(np.float16) for name, value in weights.items()})
-    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB)")
+    write_weights(args.out, weights)
     return 0
 
 

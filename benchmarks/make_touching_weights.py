@@ -70,24 +70,39 @@ def labelled_groups(records):
     return np.array(images), np.array(features), np.array(labels, np.float32)
 
 
+def seeded_trunk(seed, filters, hidden):
+    """(image input, features input, hidden layer) of the layers both networks of tfnotes.touching share in
+    shape (touching._hidden), built after seeding Keras and turning on op determinism, so that the same seed
+    gives the same weights."""
+    keras = tf2.keras
+    keras.utils.set_random_seed(seed)
+    tf2.config.experimental.enable_op_determinism()
+    image_in, feature_in = keras.Input((touching.HEIGHT, touching.WIDTH, 1)), keras.Input((4,))
+    x = image_in
+    for name, count in zip(("conv1", "conv2", "conv3"), filters):
+        x = keras.layers.Conv2D(count, 3, padding="same", activation="relu", name=name)(x)
+        x = keras.layers.MaxPool2D()(x)
+    x = keras.layers.Concatenate()([keras.layers.Flatten()(x), feature_in])
+    return image_in, feature_in, keras.layers.Dense(hidden, activation="relu", name="dense1")(x)
+
+
 def train_network(images, features, labels, seed, epochs):
     """Fit the network and return its weights under tfnotes.touching's names."""
     keras = tf2.keras
-    keras.utils.set_random_seed(seed)
-    tf2.config.experimental.enable_op_determinism()   # the same seed gives the same weights
-    image_in, feature_in = keras.Input((touching.HEIGHT, touching.WIDTH, 1)), keras.Input((4,))
-    x = image_in
-    for name, filters in (("conv1", 16), ("conv2", 32), ("conv3", 32)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
-        x = keras.layers.MaxPool2D()(x)
-    x = keras.layers.Concatenate()([keras.layers.Flatten()(x), feature_in])
-    x = keras.layers.Dense(64, activation="relu", name="dense1")(x)
+    image_in, feature_in, x = seeded_trunk(seed, (16, 32, 32), 64)
     out = keras.layers.Dense(1, activation="sigmoid", name="dense2")(x)
     model = keras.Model([image_in, feature_in], out)
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
     model.fit([images[..., None], features], labels, batch_size=64, epochs=epochs, verbose=2, shuffle=True)
     return {f"{layer}_{part}": value for layer in touching.LAYERS
             for part, value in zip(("w", "b"), model.get_layer(layer).get_weights())}
+
+
+def write_weights(path, weights):
+    """Save the weights as float16 plain arrays (no pickle), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{name: value.astype(np.float16) for name, value in weights.items()})
+    print(f"wrote {path} ({os.path.getsize(path) // 1024} KB)")
 
 
 def main(argv=None):
@@ -101,9 +116,7 @@ def main(argv=None):
         images, features, labels = labelled_groups(records + [{"path": path} for path, _ in singles])
     print(f"{len(labels)} groups, {int(labels.sum())} of them touching digits", flush=True)
     weights = train_network(images, features, labels, args.seed, args.epochs)
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **{name: value.astype(np.float16) for name, value in weights.items()})
-    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB)")
+    write_weights(args.out, weights)
     return 0
 
 

@@ -1,4 +1,8 @@
-"""The touching-digits network (tfnotes/touching.py): its NumPy forward pass, the shipped weights, their errors."""
+"""The networks of tfnotes/touching.py: their NumPy forward passes, the shipped weights, their errors, the maker."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -94,3 +98,18 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         touching.load(str(pairs), "pairs")
     with pytest.raises(ModelError, match="not a pair-reading network.*left_w"):
         touching.load(touching.WEIGHTS, "pairs")
+
+
+def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path):
+    # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), twice.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outs = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for out in outs:
+        done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "make_pair_weights.py"), "--out",
+                               str(out), "--pictures", "60", "--held-out", "10", "--epochs", "1", "--workers", "1"],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "held-out pairs read right (both digits)" in done.stdout and f"wrote {out}" in done.stdout
+    weights = touching.load(str(outs[0]), "pairs")
+    assert weights["left_w"].shape == (128, 10) and weights["conv1_w"].shape == (3, 3, 1, 32)
+    assert outs[0].read_bytes() == outs[1].read_bytes()              # the same arguments, the same file
