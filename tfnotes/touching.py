@@ -19,8 +19,8 @@ The weights ship as plain arrays (no pickle), made by
     python benchmarks/make_pair_weights.py         # tfnotes/pairs.npz, about 550 KB, ~20 min
 
 which draw the pictures, find their groups as the app does, label each by the true digit boxes, train and
-write the file atomically. The forward passes below are NumPy: they need no session and cost about a
-millisecond per group.
+write the file atomically. The forward passes below are NumPy: they need no session; on a 2-core CPU the first
+costs about 1 ms per group, the second 1.5 ms per group in a batch of ten and 5 ms for a group alone.
 """
 import os
 import zipfile
