@@ -258,7 +258,7 @@ def test_only_loopback_addresses_are_private():
 def test_the_command_serves_until_ctrl_c(root, model_dir):
     proc = subprocess.Popen([sys.executable, str(root / "mnist_app.py"), "--serve", "--port", "0",
                              "--model-dir", model_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=root, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            text=True, cwd=root, env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
     try:
         line = proc.stdout.readline()       # the address, once the model is loaded and the port open
         assert line.startswith("serving the digit page at http://127.0.0.1:"), line
@@ -266,6 +266,10 @@ def test_the_command_serves_until_ctrl_c(root, model_dir):
         assert call(("127.0.0.1", port), "GET", "/api/health")[2]["checkpoint_step"] == 600
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:       # still running: SIGABRT makes faulthandler print every thread's stack
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=WAIT_S)
+        pytest.fail(f"mnist_app.py --serve did not stop within {WAIT_S} s of Ctrl-C; its threads:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
