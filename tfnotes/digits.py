@@ -204,14 +204,14 @@ class Reader:
             return []
         pairs = pair_probabilities(line, groups, height)
         out = []
-        for g, left, right, (_, _, parts) in zip(groups, *pairs, self.best_twos(groups, slant, pairs)):
+        for g, left, right, parts in zip(groups, *pairs, self.best_twos(groups, slant, pairs)):
             if parts:
                 self.pair_readings.update({id(parts[0]): (parts[0], left), id(parts[1]): (parts[1], right)})
             out.append((g, parts))
         return out
 
     def best_twos(self, groups, slant, pairs):
-        """For each group: (log p read as one digit, score of its best two parts, [left, right] or None).
+        """For each group: its best cut, [left, right], or None when no cut leaves two parts.
 
         A cut's score is the mean log top probability of its parts read by the digit model, plus the mean log
         probability that the pair-reading network (pairs: its (left [N, 10], right [N, 10])) gives the two
@@ -220,21 +220,20 @@ class Reader:
         inputs = []
         for g, ps in zip(groups, candidates):
             window = ink_window(self.grey, self.found, g.mask)   # cut out once for the group and its parts
-            inputs += [finish(window.ink * window_mask(window, h.mask)) for h in [g] + [x for p in ps for x in p]]
-        probs = self.classify(np.stack(inputs))
+            inputs += [finish(window.ink * window_mask(window, h.mask)) for p in ps for h in p]
+        probs = self.classify(np.stack(inputs)) if inputs else np.zeros((0, 10), np.float32)
         score = np.log(np.maximum(probs.max(axis=1), 1e-9))
         out, k = [], 0
         for n, ps in enumerate(candidates):
-            whole, means = float(score[k]), score[k + 1:k + 1 + 2 * len(ps)].reshape(-1, 2).mean(axis=1)
-            read = probs[k + 1:k + 1 + 2 * len(ps)].argmax(axis=1)
-            k += 1 + 2 * len(ps)
+            means = score[k:k + 2 * len(ps)].reshape(-1, 2).mean(axis=1)
+            read = probs[k:k + 2 * len(ps)].argmax(axis=1)
+            k += 2 * len(ps)
             if not ps:
-                out.append((whole, -np.inf, None))
+                out.append(None)
                 continue
             left, right = pairs[0][n], pairs[1][n]    # does the pair reader agree with how the parts read?
             means = means + 0.5 * np.log(np.maximum(left[read[0::2]] * right[read[1::2]], 1e-18))
-            best = int(np.argmax(means))
-            out.append((whole, float(means[best]), list(ps[best])))
+            out.append(list(ps[int(np.argmax(means))]))
         return out
 
     def merge_broken(self, line):
