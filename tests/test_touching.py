@@ -60,7 +60,7 @@ def test_shipped_pair_weights_read_touching_pairs_of_test_digits():
             if len(inside) == 2:
                 inputs.append(touching.group_input(group, line, height))
                 truth.append([labels[chosen[i]] for i in inside])
-    left, right = touching.read_pairs(touching.load(touching.PAIR_WEIGHTS, "pairs"),
+    left, right = touching.read_pairs(touching.load(kind="pairs"),
                                       np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))
     truth = np.array(truth)
     assert len(truth) >= 45 and np.allclose(left.sum(axis=1), 1) and np.allclose(right.sum(axis=1), 1)

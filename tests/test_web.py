@@ -172,8 +172,8 @@ def test_bad_requests_answer_json_errors_and_the_server_goes_on(predictor, root,
 
 
 def test_a_missing_network_file_is_a_503_naming_it(predictor, root, monkeypatch):
-    def missing(path=touching.WEIGHTS, kind="touching"):
-        raise ModelError(f"{path}: cannot read the touching-digits network (gone)")
+    def missing(path=None, kind="touching"):
+        raise ModelError(f"{path or touching.WEIGHTS}: cannot read the touching-digits network (gone)")
 
     monkeypatch.setattr(digits, "_NETWORKS", {})
     monkeypatch.setattr(touching, "load", missing)

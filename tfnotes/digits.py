@@ -285,7 +285,7 @@ _NETWORKS = {}   # loaded on first use, then kept: every picture asks the same n
 
 def _network(kind):
     if kind not in _NETWORKS:
-        _NETWORKS[kind] = touching.load(touching.WEIGHTS if kind == "touching" else touching.PAIR_WEIGHTS, kind)
+        _NETWORKS[kind] = touching.load(kind=kind)
     return _NETWORKS[kind]
 
 

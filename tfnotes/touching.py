@@ -37,9 +37,9 @@ WEIGHTS = os.path.join(HERE, "touching.npz")
 LAYERS = ("conv1", "conv2", "conv3", "dense1", "dense2")
 PAIR_WEIGHTS = os.path.join(HERE, "pairs.npz")
 PAIR_LAYERS = ("conv1", "conv2", "conv3", "dense1", "left", "right")
-# what each file holds, and the command that makes it again
-NETWORKS = {"touching": (LAYERS, "touching-digits network", "benchmarks/make_touching_weights.py"),
-            "pairs": (PAIR_LAYERS, "pair-reading network", "benchmarks/make_pair_weights.py")}
+# each network's shipped file, its layers, what it is called, and the command that makes the file again
+NETWORKS = {"touching": (WEIGHTS, LAYERS, "touching-digits network", "benchmarks/make_touching_weights.py"),
+            "pairs": (PAIR_WEIGHTS, PAIR_LAYERS, "pair-reading network", "benchmarks/make_pair_weights.py")}
 
 
 def group_input(group, line, height):
@@ -57,10 +57,11 @@ def group_input(group, line, height):
     return image, features
 
 
-def load(path=WEIGHTS, kind="touching"):
-    """The weights of a network of NETWORKS as a dict of float32 arrays; ModelError naming the file when it
-    is missing, damaged or another network's."""
-    layers, what, maker = NETWORKS[kind]
+def load(path=None, kind="touching"):
+    """The weights of a network of NETWORKS (from its shipped file unless `path` is given) as a dict of float32
+    arrays; ModelError naming the file when it is missing, damaged or another network's."""
+    shipped, layers, what, maker = NETWORKS[kind]
+    path = path or shipped
     again = f"restore the file from the repository, or make it again with `python {maker}`"
     try:
         with np.load(path, allow_pickle=False) as stored:
