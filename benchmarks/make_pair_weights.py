@@ -26,7 +26,7 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
-from benchmarks.make_touching_weights import groups_in, seeded_trunk, write_weights  # noqa: E402
+from benchmarks.make_touching_weights import groups_in, named_weights, seeded_trunk, write_weights  # noqa: E402
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, touching  # noqa: E402
 from tfnotes.tfenv import tf2  # noqa: E402
@@ -85,9 +85,7 @@ def train_network(images, features, digits, seed, epochs):
     model.compile(keras.optimizers.Adam(1e-3), ["sparse_categorical_crossentropy"] * 2)
     model.fit([images[..., None].astype(np.float32), features], [digits[:, 0], digits[:, 1]],
               batch_size=128, epochs=epochs, verbose=2, shuffle=True)
-    weights = {f"{layer}_{part}": value for layer in touching.PAIR_LAYERS
-               for part, value in zip(("w", "b"), model.get_layer(layer).get_weights())}
-    return weights
+    return named_weights(model, touching.PAIR_LAYERS)
 
 
 def pair_accuracy(weights, images, features, digits):

@@ -94,7 +94,12 @@ def train_network(images, features, labels, seed, epochs):
     model = keras.Model([image_in, feature_in], out)
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
     model.fit([images[..., None], features], labels, batch_size=64, epochs=epochs, verbose=2, shuffle=True)
-    return {f"{layer}_{part}": value for layer in touching.LAYERS
+    return named_weights(model, touching.LAYERS)
+
+
+def named_weights(model, layers):
+    """{"<layer>_w": kernel, "<layer>_b": bias} of a Keras model's layers: the names tfnotes.touching reads."""
+    return {f"{layer}_{part}": value for layer in layers
             for part, value in zip(("w", "b"), model.get_layer(layer).get_weights())}
 
 
