@@ -124,6 +124,34 @@ def test_touching_pair_has_a_cut_between_the_digits(mnist_test_set):
                and (a.left + a.right) / 2 * sx < middle < (b.left + b.right) / 2 * sx for a, b in pairs)
 
 
+@pytest.mark.parametrize("sure, touching_p, cut", [(0.9995, 0.93, False), (0.9995, 0.97, True),
+                                                     (0.9, 0.93, True), (0.9, 0.85, False)])
+def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(mnist_test_set, monkeypatch,
+                                                                          sure, touching_p, cut):
+    # Open-topped 4s fall into two strokes that the touching network may take for "41": a group the digit
+    # model reads as one digit with at least SURE_ONE is cut only from SURE_TOUCHING; any other group (here
+    # one alone in its line) from LONE_TOUCHING.
+    images, labels = mnist_test_set
+    first, second = int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 4)[0])
+    picture, _ = render_number([images[first], images[second]], np.random.default_rng(4), touching=True)
+    grey, found = analysed(picture)
+    [line] = segment.find_digits(found)
+    one = np.full(10, (1 - sure) / 9, np.float32)
+    one[3] = sure
+    calls = []
+
+    def touching_probability(line, groups, height):   # touching_p for the whole group; its parts are one digit
+        calls.append(groups)
+        return np.full(len(groups), touching_p if len(calls) == 1 else 0.0)
+
+    monkeypatch.setattr(digits, "touching_probability", touching_probability)
+    reader = digits.Reader(grey, found, lambda batch: np.tile(one, (len(batch), 1)))
+    assert reader.wide(line, line[0], segment.line_height(line)) == digits.Reader.LONE_TOUCHING
+    assert digits.Reader.LONE_TOUCHING < 0.93 < digits.Reader.SURE_TOUCHING < 0.97
+    assert 0.9 < digits.Reader.SURE_ONE < 0.9995
+    assert len(reader.split_wide(line)) == (2 if cut else 1)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # With the model
 # ---------------------------------------------------------------------------------------------------------

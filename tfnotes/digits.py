@@ -148,7 +148,8 @@ class Reader:
 
     A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
     LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py); when that says
-    touching, the pair-reading network says which two digits it holds, and the group is cut where the digit
+    touching (surely touching, for a group the digit model reads whole with near certainty), the
+    pair-reading network says which two digits it holds, and the group is cut where the digit
     model's reading of the two parts is surest and agrees best with that. The digit model alone is no judge
     (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below
     were chosen on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5
@@ -159,6 +160,8 @@ class Reader:
     TOUCHING = 0.5        # the network's probability from which a group is cut
     LONE_WIDE = 0.8       # a group alone in its line: asked from this many heights wide, and cut from
     LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
+    SURE_ONE = 0.999      # a group the digit model reads whole this surely is cut only from
+    SURE_TOUCHING = 0.95  # this probability (see unless_one)
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
@@ -172,14 +175,14 @@ class Reader:
 
     def split_wide(self, line):
         """Each group that holds touching digits cut in two where it reads best, and the parts asked again
-        (three touching digits are cut twice). The candidates of a round share one call of each model."""
+        (three touching digits are cut twice). The candidates of a round share each call of a model."""
         height = segment.line_height(line)
         slant = segment.line_slant(line)
         out = list(line)
         asked = [(g, least) for g in line if (least := self.wide(line, g, height))]
         while asked:
             p = touching_probability(line, [g for g, _ in asked], height)
-            chosen = [g for (g, least), pg in zip(asked, p) if pg >= least]
+            chosen = self.unless_one([(g, pg) for (g, least), pg in zip(asked, p) if pg >= least])
             asked = []
             for group, parts in self.cuts(line, chosen, height, slant):
                 if parts:
@@ -187,6 +190,14 @@ class Reader:
                     out[k:k + 1] = parts
                     asked += [(g, least) for g in parts if (least := self.wide(line, g, height))]
         return out
+
+    def unless_one(self, candidates):
+        """The groups of [(group, touching probability)] to cut: one that the digit model reads whole with at
+        least SURE_ONE only from SURE_TOUCHING (an open-topped 4 falls into two strokes that look like "41")."""
+        if not candidates:
+            return []
+        sure = np.exp(self.scores([g for g, _ in candidates])) >= self.SURE_ONE
+        return [g for (g, p), one in zip(candidates, sure) if p >= self.SURE_TOUCHING or not one]
 
     def wide(self, line, group, height):
         """None when the group is too narrow to hold touching digits, else the network's probability from
