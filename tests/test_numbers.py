@@ -124,6 +124,16 @@ def test_touching_pair_has_a_cut_between_the_digits(mnist_test_set):
                and (a.left + a.right) / 2 * sx < middle < (b.left + b.right) / 2 * sx for a, b in pairs)
 
 
+def touching_once(p):
+    """A stand-in for digits.touching_probability: p for the groups asked first, 0 for the parts of a cut."""
+    calls = []
+
+    def touching_probability(line, groups, height):
+        calls.append(groups)
+        return np.full(len(groups), p if len(calls) == 1 else 0.0)
+    return touching_probability
+
+
 @pytest.mark.parametrize("sure, touching_p, cut", [(0.9995, 0.93, False), (0.9995, 0.97, True),
                                                      (0.9, 0.93, True), (0.9, 0.85, False)])
 def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(mnist_test_set, monkeypatch,
@@ -138,18 +148,34 @@ def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(mnist_t
     [line] = segment.find_digits(found)
     one = np.full(10, (1 - sure) / 9, np.float32)
     one[3] = sure
-    calls = []
-
-    def touching_probability(line, groups, height):   # touching_p for the whole group; its parts are one digit
-        calls.append(groups)
-        return np.full(len(groups), touching_p if len(calls) == 1 else 0.0)
-
-    monkeypatch.setattr(digits, "touching_probability", touching_probability)
+    monkeypatch.setattr(digits, "touching_probability", touching_once(touching_p))
     reader = digits.Reader(grey, found, lambda batch: np.tile(one, (len(batch), 1)))
     assert reader.wide(line, line[0], segment.line_height(line)) == digits.Reader.LONE_TOUCHING
     assert digits.Reader.LONE_TOUCHING < 0.93 < digits.Reader.SURE_TOUCHING < 0.97
     assert 0.9 < digits.Reader.SURE_ONE < 0.9995
     assert len(reader.split_wide(line)) == (2 if cut else 1)
+
+
+@pytest.mark.parametrize("pair_top, cut", [(0.9, True), (0.6, False)])
+def test_a_lone_group_is_cut_only_when_the_pair_reader_is_sure(mnist_test_set, monkeypatch, pair_top, cut):
+    # A picture of one digit that the touching network takes for two stays one digit unless the pair reader
+    # reads two digits in it with some confidence (0.9 x 0.9 >= LONE_PAIR > 0.6 x 0.6); --digits 2 cuts anyway.
+    images, labels = mnist_test_set
+    first, second = int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 4)[0])
+    picture, _ = render_number([images[first], images[second]], np.random.default_rng(4), touching=True)
+    grey, found = analysed(picture)
+    [line] = segment.find_digits(found)
+    side = np.full(10, (1 - pair_top) / 9)
+    side[5] = pair_top
+    monkeypatch.setattr(digits, "touching_probability", touching_once(1.0))
+    monkeypatch.setattr(digits, "pair_probabilities",
+                        lambda line, groups, height: (np.tile(side, (len(groups), 1)),) * 2)
+    unsure = np.full((1, 10), 0.1, np.float32)
+    reader = digits.Reader(grey, found, lambda batch: np.repeat(unsure, len(batch), axis=0))
+    assert 0.6 * 0.6 < digits.Reader.LONE_PAIR <= 0.9 * 0.9
+    assert len(reader.split_wide(line)) == (2 if cut else 1)
+    lines = [list(line)]
+    assert reader.force_split(lines) and len(lines[0]) == 2
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ class Reader:
     LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
     SURE_ONE = 0.999      # a group the digit model reads whole this surely is cut only from
     SURE_TOUCHING = 0.95  # this probability (see unless_one)
+    LONE_PAIR = 0.5       # a group alone in its line is cut only when the pair reader is this sure (see cuts)
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
@@ -208,14 +209,19 @@ class Reader:
             return self.LONE_TOUCHING if width >= self.LONE_WIDE * height else None
         return self.TOUCHING if width >= self.MAYBE_WIDE * typical else None
 
-    def cuts(self, line, groups, height, slant):
+    def cuts(self, line, groups, height, slant, forced=False):
         """[(group, [left, right] or None)] for groups of touching digits: each cut in two where best_twos
-        says (None: no cut leaves two parts); each part's pair reading is kept in pair_readings."""
+        says (None: no cut leaves two parts); each part's pair reading is kept in pair_readings. Unless
+        forced, a group alone in its line stays whole (None) when the pair reader is unsure of its two digits
+        (top left times top right probability below LONE_PAIR): a picture of one digit stays one digit."""
         if not groups:
             return []
         pairs = pair_probabilities(line, groups, height)
         out = []
         for g, left, right, parts in zip(groups, *pairs, self.best_twos(groups, slant, pairs)):
+            if (parts and not forced and segment.typical_width(line, g, height) is None
+                    and left.max() * right.max() < self.LONE_PAIR):
+                parts = None
             if parts:
                 self.pair_readings.update({id(parts[0]): (parts[0], left), id(parts[1]): (parts[1], right)})
             out.append((g, parts))
@@ -284,7 +290,8 @@ class Reader:
                         for i, line in enumerate(lines) for j, g in enumerate(line))
         for _, i, j in reversed(ranked):
             line = lines[i]
-            [(_, parts)] = self.cuts(line, [line[j]], segment.line_height(line), segment.line_slant(line))
+            [(_, parts)] = self.cuts(line, [line[j]], segment.line_height(line), segment.line_slant(line),
+                                     forced=True)
             if parts:
                 line[j:j + 1] = parts
                 return True
