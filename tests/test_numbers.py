@@ -124,6 +124,17 @@ def test_touching_pair_has_a_cut_between_the_digits(mnist_test_set):
                and (a.left + a.right) / 2 * sx < middle < (b.left + b.right) / 2 * sx for a, b in pairs)
 
 
+@pytest.fixture(scope="module")
+def lone_pair(mnist_test_set):
+    """(grey, found, line) of a picture of a touching 3 and 4: one group, alone in its line."""
+    images, labels = mnist_test_set
+    first, second = int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 4)[0])
+    picture, _ = render_number([images[first], images[second]], np.random.default_rng(4), touching=True)
+    grey, found = analysed(picture)
+    [line] = segment.find_digits(found)
+    return grey, found, line
+
+
 def touching_once(p):
     """A stand-in for digits.touching_probability: p for the groups asked first, 0 for the parts of a cut."""
     calls = []
@@ -136,16 +147,12 @@ def touching_once(p):
 
 @pytest.mark.parametrize("sure, touching_p, cut", [(0.9995, 0.93, False), (0.9995, 0.97, True),
                                                      (0.9, 0.93, True), (0.9, 0.85, False)])
-def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(mnist_test_set, monkeypatch,
+def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(lone_pair, monkeypatch,
                                                                           sure, touching_p, cut):
     # Open-topped 4s fall into two strokes that the touching network may take for "41": a group the digit
     # model reads as one digit with at least SURE_ONE is cut only from SURE_TOUCHING; any other group (here
     # one alone in its line) from LONE_TOUCHING.
-    images, labels = mnist_test_set
-    first, second = int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 4)[0])
-    picture, _ = render_number([images[first], images[second]], np.random.default_rng(4), touching=True)
-    grey, found = analysed(picture)
-    [line] = segment.find_digits(found)
+    grey, found, line = lone_pair
     one = np.full(10, (1 - sure) / 9, np.float32)
     one[3] = sure
     monkeypatch.setattr(digits, "touching_probability", touching_once(touching_p))
@@ -157,14 +164,10 @@ def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(mnist_t
 
 
 @pytest.mark.parametrize("pair_top, cut", [(0.9, True), (0.6, False)])
-def test_a_lone_group_is_cut_only_when_the_pair_reader_is_sure(mnist_test_set, monkeypatch, pair_top, cut):
+def test_a_lone_group_is_cut_only_when_the_pair_reader_is_sure(lone_pair, monkeypatch, pair_top, cut):
     # A picture of one digit that the touching network takes for two stays one digit unless the pair reader
     # reads two digits in it with some confidence (0.9 x 0.9 >= LONE_PAIR > 0.6 x 0.6); --digits 2 cuts anyway.
-    images, labels = mnist_test_set
-    first, second = int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 4)[0])
-    picture, _ = render_number([images[first], images[second]], np.random.default_rng(4), touching=True)
-    grey, found = analysed(picture)
-    [line] = segment.find_digits(found)
+    grey, found, line = lone_pair
     side = np.full(10, (1 - pair_top) / 9)
     side[5] = pair_top
     monkeypatch.setattr(digits, "touching_probability", touching_once(1.0))

@@ -148,12 +148,13 @@ class Reader:
 
     A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
     LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py); when that says
-    touching (surely touching, for a group the digit model reads whole with near certainty), the
-    pair-reading network says which two digits it holds, and the group is cut where the digit
-    model's reading of the two parts is surest and agrees best with that. The digit model alone is no judge
+    touching (surely touching, for a group the digit model reads whole with near certainty), the pair-reading
+    network says which two digits it holds, and the group is cut where the digit model's reading of the two
+    parts is surest and agrees best with that (a group alone in its line: only if the pair reader is fairly
+    sure of two digits). The digit model alone is no judge
     (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below
     were chosen on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5
-    recipe's model, and LONE_TOUCHING so that one-digit pictures read as well as before.
+    recipe's model, and LONE_TOUCHING and LONE_PAIR so that one-digit pictures read as well as before.
     """
 
     MAYBE_WIDE = 0.8      # widths as multiples of the line's typical digit width (segment.typical_width)
