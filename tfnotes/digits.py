@@ -196,10 +196,9 @@ class Reader:
     def unless_one(self, candidates):
         """The groups of [(group, touching probability)] to cut: one that the digit model reads whole with at
         least SURE_ONE only from SURE_TOUCHING (an open-topped 4 falls into two strokes that look like "41")."""
-        if not candidates:
-            return []
-        sure = np.exp(self.scores([g for g, _ in candidates])) >= self.SURE_ONE
-        return [g for (g, p), one in zip(candidates, sure) if p >= self.SURE_TOUCHING or not one]
+        doubtful = [g for g, p in candidates if p < self.SURE_TOUCHING]   # only these need the digit model
+        one = {id(g) for g, s in zip(doubtful, self.scores(doubtful) if doubtful else []) if np.exp(s) >= self.SURE_ONE}
+        return [g for g, _ in candidates if id(g) not in one]
 
     def wide(self, line, group, height):
         """None when the group is too narrow to hold touching digits, else the network's probability from
