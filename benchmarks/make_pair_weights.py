@@ -1,14 +1,16 @@
-"""Make tfnotes/pairs.npz: the small network that reads a group of two touching digits (tfnotes/touching.py).
+"""Make tfnotes/pairs.npz (or triples.npz): the small network that reads a group of two (three) touching digits.
 
     python benchmarks/make_pair_weights.py                        # 40,000 pictures, seed 0: ~20 min on 2 cores
+    python benchmarks/make_pair_weights.py --digits 3             # tfnotes/triples.npz, chains of three: ~18 min
     python benchmarks/make_pair_weights.py --out /tmp/p.npz --pictures 2000 --epochs 2
 
 It draws pictures of short numbers (2 to 5 digits) made of MNIST *training* digits, each with at least one
 touching pair (benchmarks/realistic_numbers.py; the app's benchmarks use test digits only), on all cores;
 finds their groups of ink as the app does (tfnotes.segment); keeps each group that holds exactly two true
-digit boxes, labelled with those two digits; trains the network with Keras (seeded, with TensorFlow's op
-determinism, so the same arguments give the same file) and writes its weights (float16) atomically. The last
---held-out groups are kept out of training and their pair accuracy printed.
+digit boxes, labelled with those two digits (with --digits 3: numbers of three digits in which every pair of
+neighbours that can touch does, and the groups of exactly three); trains the network with Keras (seeded, with
+TensorFlow's op determinism, so the same arguments give the same file) and writes its weights (float16)
+atomically. The last --held-out groups are kept out of training and their accuracy printed.
 
 How much it learns from matters: in a trial on half as many pictures, 88 % of held-out pairs were read right
 against 95 % on all of them.
@@ -37,9 +39,11 @@ CHUNK = 500                       # pictures drawn (and deleted) at a time by on
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default=touching.PAIR_WEIGHTS, help="weights file to write")
+    p.add_argument("--digits", type=int, choices=(2, 3), default=2, help="digits in the groups read: pairs or triples")
+    p.add_argument("--out", default=None, help="weights file to write (default: tfnotes/pairs.npz or triples.npz)")
     p.add_argument("--pictures", type=int, default=40000, help="pictures of numbers to draw")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the pairs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the groups (default: 10 for pairs, 20 for triples: fewer to learn from)")
     p.add_argument("--held-out", type=int, default=2000, help="pairs kept out of training to measure it")
     p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes that draw the pictures")
@@ -47,28 +51,35 @@ def build_parser():
     return p
 
 
+HEADS = {2: ("left", "right"), 3: ("first", "middle", "last")}   # tfnotes.touching's output layers
+LAYERS = {2: touching.PAIR_LAYERS, 3: touching.TRIPLE_LAYERS}
+WEIGHTS = {2: touching.PAIR_WEIGHTS, 3: touching.TRIPLE_WEIGHTS}
+
+
 def chunk_pairs(task):
-    """(images, features, digits [n, 2]) of the two-digit groups in one seeded chunk of pictures."""
-    seed, start, count, data_dir = task
+    """(images, features, digits [n, size]) of the groups of `size` digits in one seeded chunk of pictures."""
+    seed, start, count, data_dir, size = task
     train_images, train_labels, _, _ = data.load_mnist(data_dir)
     images, features, digits = [], [], []
+    drawn = dict(lengths=(2, 5)) if size == 2 else dict(lengths=(size, size), chained=True)
     with tempfile.TemporaryDirectory() as work:
         records = make_number_set(work, train_images, train_labels, count, seed=seed * 100_000 + start,
-                                  touching_share=1.0, ruled_share=0.2, lengths=(2, 5))
+                                  touching_share=1.0, ruled_share=0.2, **drawn)
         for record in records:
             for group, line, height, inside in groups_in(pictures.load_image(record["path"]), record["boxes"]):
-                if len(inside) == 2:
+                if len(inside) == size:
                     image, feature = touching.group_input(group, line, height)
                     images.append(image.astype(np.float16))
                     features.append(feature)
                     digits.append([int(record["number"][i]) for i in inside])
     return (np.array(images, np.float16).reshape(-1, touching.HEIGHT, touching.WIDTH),
-            np.array(features, np.float32).reshape(-1, 4), np.array(digits, np.int64).reshape(-1, 2))
+            np.array(features, np.float32).reshape(-1, 4), np.array(digits, np.int64).reshape(-1, size))
 
 
-def draw_pairs(pictures_wanted, seed, workers, data_dir):
-    """All chunks' pairs, in chunk order (so the result does not depend on the number of workers)."""
-    tasks = [(seed, start, min(CHUNK, pictures_wanted - start), data_dir) for start in range(0, pictures_wanted, CHUNK)]
+def draw_pairs(pictures_wanted, seed, workers, data_dir, size=2):
+    """All chunks' groups, in chunk order (so the result does not depend on the number of workers)."""
+    tasks = [(seed, start, min(CHUNK, pictures_wanted - start), data_dir, size)
+             for start in range(0, pictures_wanted, CHUNK)]
     # spawn, not fork: the parent has TensorFlow loaded, which must not be copied into a child mid-flight
     with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
         parts = pool.map(chunk_pairs, tasks)
@@ -76,37 +87,42 @@ def draw_pairs(pictures_wanted, seed, workers, data_dir):
 
 
 def train_network(images, features, digits, seed, epochs):
-    """Fit the network and return its weights under tfnotes.touching's names."""
+    """Fit the network (one output per digit of the groups) and return its weights under tfnotes.touching's names."""
     keras = tf2.keras
+    size = digits.shape[1]
     image_in, feature_in, x = seeded_trunk(seed, (32, 64, 64), 128)
     x = keras.layers.Dropout(0.3)(x)
-    outputs = [keras.layers.Dense(10, activation="softmax", name=side)(x) for side in ("left", "right")]
+    outputs = [keras.layers.Dense(10, activation="softmax", name=head)(x) for head in HEADS[size]]
     model = keras.Model([image_in, feature_in], outputs)
-    model.compile(keras.optimizers.Adam(1e-3), ["sparse_categorical_crossentropy"] * 2)
-    model.fit([images[..., None].astype(np.float32), features], [digits[:, 0], digits[:, 1]],
+    model.compile(keras.optimizers.Adam(1e-3), ["sparse_categorical_crossentropy"] * size)
+    model.fit([images[..., None].astype(np.float32), features], [digits[:, k] for k in range(size)],
               batch_size=128, epochs=epochs, verbose=2, shuffle=True)
-    return named_weights(model, touching.PAIR_LAYERS)
+    return named_weights(model, LAYERS[size])
 
 
 def pair_accuracy(weights, images, features, digits):
-    """Share of groups whose two digits the (float16-rounded) weights both read right."""
+    """Share of groups whose digits the (float16-rounded) weights all read right."""
     rounded = {name: value.astype(np.float16).astype(np.float32) for name, value in weights.items()}
-    left, right = touching.read_pairs(rounded, images.astype(np.float32), features)
-    return float(np.mean((left.argmax(1) == digits[:, 0]) & (right.argmax(1) == digits[:, 1])))
+    read = touching.read_pairs if digits.shape[1] == 2 else touching.read_triples
+    probs = read(rounded, images.astype(np.float32), features)
+    right = [p.argmax(1) == digits[:, k] for k, p in enumerate(probs)]
+    return float(np.mean(np.logical_and.reduce(right)))
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    images, features, digits = draw_pairs(args.pictures, args.seed, args.workers, args.data_dir)
+    what = {2: "pairs", 3: "triples"}[args.digits]
+    images, features, digits = draw_pairs(args.pictures, args.seed, args.workers, args.data_dir, args.digits)
     if len(digits) <= args.held_out:
-        raise SystemExit(f"error: only {len(digits)} pairs found; draw more --pictures or hold out fewer")
+        raise SystemExit(f"error: only {len(digits)} {what} found; draw more --pictures or hold out fewer")
     cut = len(digits) - args.held_out
-    print(f"{len(digits)} groups of two touching digits; training on {cut}", flush=True)
-    weights = train_network(images[:cut], features[:cut], digits[:cut], args.seed, args.epochs)
+    print(f"{len(digits)} groups of {args.digits} touching digits; training on {cut}", flush=True)
+    epochs = args.epochs or {2: 10, 3: 20}[args.digits]
+    weights = train_network(images[:cut], features[:cut], digits[:cut], args.seed, epochs)
     if args.held_out:
         accuracy = pair_accuracy(weights, images[cut:], features[cut:], digits[cut:])
-        print(f"held-out pairs read right (both digits): {accuracy:.1%} of {args.held_out}")
-    write_weights(args.out, weights)
+        print(f"held-out {what} read right (all {args.digits} digits): {accuracy:.1%} of {args.held_out}")
+    write_weights(args.out or WEIGHTS[args.digits], weights)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Make tfnotes/touching.npz: the small network that tells one digit from touching digits (tfnotes/touching.py).
+"""Make tfnotes/touching.npz: the small network that counts the digits in a group of ink (tfnotes/touching.py).
 
     python benchmarks/make_touching_weights.py                      # 18,000 + 6,000 pictures, seed 0: ~17 min
     python benchmarks/make_touching_weights.py --out /tmp/t.npz --pictures 1000
@@ -6,8 +6,8 @@
 It draws pictures of numbers made of MNIST *training* digits (benchmarks/realistic_numbers.py, half of them
 with touching digits) and pictures of one training digit (benchmarks/realistic_digits.py; the app's benchmarks
 use test digits only), finds their groups of ink as the app does (tfnotes.segment), labels each group by the
-true digit boxes (two or more digit centres inside: touching digits), trains the network with Keras and writes
-its weights (float16) atomically.
+true digit boxes (how many digit centres lie inside: one or none, two, three or more), trains the network with
+Keras and writes its weights (float16) atomically.
 """
 import argparse
 import os
@@ -58,16 +58,16 @@ def groups_in(picture, boxes):
 
 
 def labelled_groups(records):
-    """(images, features, labels) of every group found in the pictures (groups_in); a record without "boxes"
-    is a picture of one digit."""
+    """(images, features, labels) of every group found in the pictures (groups_in); labels: 0 for one digit (or
+    none: a speck, a piece), 1 for two, 2 for three or more. A record without "boxes" is a picture of one digit."""
     images, features, labels = [], [], []
     for record in records:
         for group, line, height, inside in groups_in(pictures.load_image(record["path"]), record.get("boxes")):
             image, feature = touching.group_input(group, line, height)
             images.append(image)
             features.append(feature)
-            labels.append(1.0 if len(inside) >= 2 else 0.0)
-    return np.array(images), np.array(features), np.array(labels, np.float32)
+            labels.append(min(max(len(inside), 1), 3) - 1)
+    return np.array(images), np.array(features), np.array(labels, np.int64)
 
 
 def seeded_trunk(seed, filters, hidden):
@@ -90,9 +90,9 @@ def train_network(images, features, labels, seed, epochs):
     """Fit the network and return its weights under tfnotes.touching's names."""
     keras = tf2.keras
     image_in, feature_in, x = seeded_trunk(seed, (16, 32, 32), 64)
-    out = keras.layers.Dense(1, activation="sigmoid", name="dense2")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="dense2")(x)
     model = keras.Model([image_in, feature_in], out)
-    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit([images[..., None], features], labels, batch_size=64, epochs=epochs, verbose=2, shuffle=True)
     return named_weights(model, touching.LAYERS)
 
@@ -119,7 +119,8 @@ def main(argv=None):
         singles = make_realistic_set(os.path.join(work, "digits"), train_images, train_labels,
                                      args.single_pictures, seed=args.seed)
         images, features, labels = labelled_groups(records + [{"path": path} for path, _ in singles])
-    print(f"{len(labels)} groups, {int(labels.sum())} of them touching digits", flush=True)
+    counted = zip(np.bincount(labels, minlength=3), ("one digit", "two touching digits", "three or more"))
+    print(f"{len(labels)} groups: " + ", ".join(f"{n} of {what}" for n, what in counted), flush=True)
     weights = train_network(images, features, labels, args.seed, args.epochs)
     write_weights(args.out, weights)
     return 0

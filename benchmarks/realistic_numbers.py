@@ -183,9 +183,12 @@ def _touch_plan(alphas, tops, scale, rng):
     return [_touch_at((alphas[i], tops[i]), (alphas[i + 1], tops[i + 1]), scale, rng) for i in range(len(alphas) - 1)]
 
 
-def _choose_touching(plan, rng):
-    """Indices i of the pairs (i, i+1) that will touch: one or a few of the good candidates (at least one)."""
+def _choose_touching(plan, rng, chained=False):
+    """Indices i of the pairs (i, i+1) that will touch: one or a few of the good candidates (at least one);
+    chained: all of the good candidates (neighbours in a row touch: chains of three or more)."""
     good = [i for i, (_, need) in enumerate(plan) if need <= 1.0]
+    if chained and good:
+        return set(good)
     if not good:                   # awkward shapes only: the pair that needs the least overlap
         return {int(np.argmin([need for _, need in plan]))}
     k = min(len(good), 1 + rng.binomial(len(plan) - 1, 0.15))
@@ -209,13 +212,13 @@ def _clear_of(placed, profile, gap):
     return least
 
 
-def _layout(alphas, tops, scale, rng, touching):
+def _layout(alphas, tops, scale, rng, touching, chained=False):
     """Left column of each sheared digit and the set of pairs placed to touch.
 
     Gaps are the paper between the inks (row by row), varied around this writer's usual spacing.
     """
     plan = _touch_plan(alphas, tops, scale, rng) if touching else []
-    touch = _choose_touching(plan, rng) if touching else set()
+    touch = _choose_touching(plan, rng, chained) if touching else set()
     spacing = rng.uniform(1.5, 7.0)            # this writer's usual gap, MNIST px
     lefts, placed = [], {}
     for i, (alpha, top) in enumerate(zip(alphas, tops)):
@@ -337,8 +340,8 @@ def _camera(rng, img):
 # Public API
 # ---------------------------------------------------------------------------------------------------------
 
-def _render(digits, rng, touching=False, ruled=False):
-    """render_number plus the pairs (i, i+1) whose ink touches."""
+def _render(digits, rng, touching=False, ruled=False, chained=False):
+    """render_number plus the pairs (i, i+1) whose ink touches; chained: every pair that can touch does."""
     if len(digits) < 2 and touching:
         raise ValueError("a touching number needs at least two digits")
     height = float(np.exp(rng.uniform(*np.log(DIGIT_HEIGHT))))
@@ -351,7 +354,7 @@ def _render(digits, rng, touching=False, ruled=False):
     slant = float(np.clip(rng.normal(0.08, 0.13), *SLANT))    # most people lean to the right
     centre = float(np.mean(bottoms)) - height / 2
     alphas = [_shear(crop, top, slant, centre) for crop, top in zip(crops, tops)]
-    lefts, touch = _layout(alphas, tops, scale, rng, touching)
+    lefts, touch = _layout(alphas, tops, scale, rng, touching, chained)
     pieces = list(zip(alphas, tops, lefts))
     # The truth comes from the rendering: which neighbours' ink really touches.
     contacts = [i for i in range(len(pieces) - 1) if _inks_touch(pieces[i], pieces[i + 1])]
@@ -366,14 +369,14 @@ def _render(digits, rng, touching=False, ruled=False):
     return _camera(rng, img), boxes, contacts
 
 
-def render_number(digits, rng, touching=False, ruled=False):
+def render_number(digits, rng, touching=False, ruled=False, chained=False):
     """A picture of the digits (uint8 28x28 MNIST images, light on black) written as one number, left to right.
 
-    touching: at least one pair of neighbours has ink that touches or overlaps; otherwise no two digits
-    touch.  ruled: a thin printed line runs under the number.  Returns (PIL image, boxes), boxes[i] =
-    [x, y, w, h] of digit i's ink in the picture.
+    touching: at least one pair of neighbours has ink that touches or overlaps (chained: every pair that can);
+    otherwise no two digits touch.  ruled: a thin printed line runs under the number.  Returns (PIL image,
+    boxes), boxes[i] = [x, y, w, h] of digit i's ink in the picture.
     """
-    img, boxes, _ = _render(digits, rng, touching, ruled)
+    img, boxes, _ = _render(digits, rng, touching, ruled, chained)
     return img, boxes
 
 
@@ -384,14 +387,16 @@ def _flags(rng, count, share):
     return flags
 
 
-def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, ruled_share=0.2, lengths=(2, 10)):
+def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, ruled_share=0.2, lengths=(2, 10),
+                    chained=False):
     """Write `count` pictures of numbers made of images[i] (MNIST test uint8 [N,28,28]) into out_dir.
 
     Lengths are uniform in lengths (inclusive); digits are drawn without repeats until the images run
     out.  Exactly round(count * touching_share) numbers have touching neighbours and round(count *
     ruled_share) a ruled line.  Returns a list of dicts: path, number (string), boxes ([x, y, w, h] per
     digit, left to right), touching, ruled, format ("JPEG" or "PNG"), touching_pairs (i: digits i and
-    i+1 touch).  The same arguments give the same files.
+    i+1 touch).  chained: in a touching number every pair of neighbours that can touch does (the weight makers
+    use it to draw chains of touching digits).  The same arguments give the same files.
     """
     low, high = lengths
     if not 2 <= low <= high:
@@ -408,7 +413,7 @@ def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, 
     for n in range(count):
         chosen = order[starts[n]:starts[n + 1]]
         item_rng = np.random.default_rng([seed, n])
-        img, boxes, pairs = _render([images[i] for i in chosen], item_rng, bool(touching[n]), bool(ruled[n]))
+        img, boxes, pairs = _render([images[i] for i in chosen], item_rng, bool(touching[n]), bool(ruled[n]), chained)
         number = "".join(str(int(labels[i])) for i in chosen)
         written.append(_save(img, item_rng, os.path.join(out_dir, f"n{n:04d}_{number}"), {
             "number": number, "boxes": [[int(v) for v in b] for b in boxes], "touching": bool(touching[n]),

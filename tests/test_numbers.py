@@ -135,14 +135,16 @@ def lone_pair(mnist_test_set):
     return grey, found, line
 
 
-def touching_once(p):
-    """A stand-in for digits.touching_probability: p for the groups asked first, 0 for the parts of a cut."""
+def touching_once(p, three=0.0):
+    """A stand-in for digits.touching_counts: for the groups asked first, touching with p (three or more digits
+    with `three` of it), for the parts of a cut one digit."""
     calls = []
 
-    def touching_probability(line, groups, height):
+    def touching_counts(line, groups, height):
         calls.append(groups)
-        return np.full(len(groups), p if len(calls) == 1 else 0.0)
-    return touching_probability
+        first = len(calls) == 1
+        return np.tile([1 - p, p - three, three] if first else [1.0, 0.0, 0.0], (len(groups), 1))
+    return touching_counts
 
 
 @pytest.mark.parametrize("sure, touching_p, cut", [(0.9995, 0.93, False), (0.9995, 0.97, True),
@@ -155,7 +157,7 @@ def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(lone_pa
     grey, found, line = lone_pair
     one = np.full(10, (1 - sure) / 9, np.float32)
     one[3] = sure
-    monkeypatch.setattr(digits, "touching_probability", touching_once(touching_p))
+    monkeypatch.setattr(digits, "touching_counts", touching_once(touching_p))
     reader = digits.Reader(grey, found, lambda batch: np.tile(one, (len(batch), 1)))
     assert reader.wide(line, line[0], segment.line_height(line)) == digits.Reader.LONE_TOUCHING
     assert digits.Reader.LONE_TOUCHING < 0.93 < digits.Reader.SURE_TOUCHING < 0.97
@@ -170,7 +172,7 @@ def test_a_lone_group_is_cut_only_when_the_pair_reader_is_sure(lone_pair, monkey
     grey, found, line = lone_pair
     side = np.full(10, (1 - pair_top) / 9)
     side[5] = pair_top
-    monkeypatch.setattr(digits, "touching_probability", touching_once(1.0))
+    monkeypatch.setattr(digits, "touching_counts", touching_once(1.0))
     monkeypatch.setattr(digits, "pair_probabilities",
                         lambda line, groups, height: (np.tile(side, (len(groups), 1)),) * 2)
     unsure = np.full((1, 10), 0.1, np.float32)
@@ -179,6 +181,66 @@ def test_a_lone_group_is_cut_only_when_the_pair_reader_is_sure(lone_pair, monkey
     assert len(reader.split_wide(line)) == (2 if cut else 1)
     lines = [list(line)]
     assert reader.force_split(lines) and len(lines[0]) == 2
+
+
+@pytest.fixture(scope="module")
+def lone_chain(mnist_test_set):
+    """(grey, found, line, boxes) of a picture of three touching digits (2, 0, 7): one group, alone in its line."""
+    images, labels = mnist_test_set
+    chosen = [images[int(np.flatnonzero(labels == d)[0])] for d in (2, 0, 7)]
+    for seed in range(50):              # the first seed whose chain the app finds as one group
+        picture, boxes = render_number(chosen, np.random.default_rng(seed), touching=True, chained=True)
+        grey, found = analysed(picture)
+        lines = segment.find_digits(found)
+        if [len(line) for line in lines] == [1]:
+            return grey, found, lines[0], boxes
+    raise AssertionError("no chain of three drawn as one group")
+
+
+def test_three_touching_digits_have_a_three_way_cut_between_them(lone_chain):
+    grey, found, [group], boxes = lone_chain
+    sx = grey.size[0] / found.small.shape[1]
+    centres = [(x + w / 2) / sx for x, _, w, _ in boxes]
+    triples = segment.cut_triples(group, segment.line_slant([group]))
+    assert triples and all(a.left < b.left < c.left for a, b, c in triples)
+    # Some cut leaves each digit's centre in its own part, and no part empty.
+    assert any(all(p.left <= c < p.right for p, c in zip(parts, centres)) for parts in triples)
+
+
+@pytest.mark.parametrize("three, pieces", [(0.9, 3), (0.2, 2)])
+def test_a_group_of_three_is_cut_in_three_when_the_network_counts_three(lone_chain, monkeypatch, three, pieces):
+    # The touching network counts three or more digits in the group with `three` (of 1.0 touching): from
+    # Reader.THREE the group is cut in three where the triple reader agrees, below it in two; each part keeps
+    # the reading network's opinion of it.
+    grey, found, line, _ = lone_chain
+    sure = np.eye(10)[[2, 0, 7]] * 0.9 + 0.01
+    monkeypatch.setattr(digits, "touching_counts", touching_once(1.0, three))
+    monkeypatch.setattr(digits, "triple_probabilities", lambda line, groups, height: tuple(
+        np.tile(sure[k], (len(groups), 1)) for k in range(3)))
+    monkeypatch.setattr(digits, "pair_probabilities", lambda line, groups, height: tuple(
+        np.tile(sure[k], (len(groups), 1)) for k in (0, 2)))
+    reader = digits.Reader(grey, found, lambda batch: np.tile(np.full(10, 0.1, np.float32), (len(batch), 1)))
+    assert 0.2 < digits.Reader.THREE <= 0.9 and 0.9 ** 3 >= digits.Reader.LONE_PAIR
+    parts = reader.split_wide(line)
+    assert len(parts) == pieces and all(a.right <= b.right for a, b in zip(parts, parts[1:]))
+    readings = [reader.part_readings[id(p)][1].argmax() for p in parts]
+    assert readings == ([2, 0, 7] if pieces == 3 else [2, 7])
+
+
+def test_a_lone_chain_the_triple_reader_is_unsure_of_is_cut_in_two_at_most(lone_chain, monkeypatch):
+    grey, found, line, _ = lone_chain
+    unsure = np.full(10, 0.4 / 9)
+    unsure[5] = 0.6                                   # 0.6 ** 3 < LONE_PAIR <= 0.9 * 0.9
+    sure = np.full(10, 0.01)
+    sure[5] = 0.91
+    monkeypatch.setattr(digits, "touching_counts", touching_once(1.0, 0.9))
+    monkeypatch.setattr(digits, "triple_probabilities", lambda line, groups, height: (
+        np.tile(unsure, (len(groups), 1)),) * 3)
+    monkeypatch.setattr(digits, "pair_probabilities",
+                        lambda line, groups, height: (np.tile(sure, (len(groups), 1)),) * 2)
+    reader = digits.Reader(grey, found, lambda batch: np.tile(np.full(10, 0.1, np.float32), (len(batch), 1)))
+    assert 0.6 ** 3 < digits.Reader.LONE_PAIR <= 0.91 * 0.91
+    assert len(reader.split_wide(line)) == 2
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,7 +263,7 @@ def test_expected_count_splits_a_touching_pair(mnist_test_set, model, tmp_path):
         assert box[0] <= truth[0] + truth[2] / 2 <= box[0] + box[2]
     # Both parts carry the pair-reading network's view, and their reported probabilities are the normalised
     # product of the two opinions.
-    readings = np.array(entry["pair_readings"])
+    readings = np.array(entry["part_readings"])
     assert readings.shape == (2, 10) and np.allclose(readings.sum(axis=1), 1, atol=1e-4)
     joint = model.predict(batch) * readings
     want = joint / joint.sum(axis=1, keepdims=True)

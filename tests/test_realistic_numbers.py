@@ -175,6 +175,19 @@ def test_render_number(mnist_test_set):
     assert boxes2 == boxes and np.array_equal(np.asarray(img2), np.asarray(img))
 
 
+def test_chained_numbers_touch_along_the_row(mnist_test_set, tmp_path):
+    # The triple reader's maker draws chains: every pair of neighbours that can touch does, so half or more
+    # of the numbers of three digits touch at both pairs, against few of the plain touching numbers.
+    chained = make_number_set(tmp_path / "c", *mnist_test_set, 20, seed=4, touching_share=1.0, lengths=(3, 3),
+                              chained=True)
+    plain = make_number_set(tmp_path / "p", *mnist_test_set, 20, seed=4, touching_share=1.0, lengths=(3, 3))
+    both = [r["touching_pairs"] == [0, 1] for r in chained]
+    assert sum(both) >= 10 and sum(r["touching_pairs"] == [0, 1] for r in plain) < sum(both) / 2
+    for r in chained:
+        for i in r["touching_pairs"]:
+            assert boxes_overlap(r["boxes"][i], r["boxes"][i + 1]), r["path"]
+
+
 def test_main_writes_a_sample(tmp_path, capsys):
     realistic_numbers.main(["--count", "5", "--out", str(tmp_path), "--seed", "0"])
     out = capsys.readouterr().out

@@ -13,6 +13,7 @@ from tfnotes.errors import ModelError
 from tfnotes.tfenv import tf
 
 PAIRS_READ = 0.8     # share of test-digit pairs the shipped pair network must read right (both digits)
+TRIPLES_READ = 0.55  # share of test-digit chains of three the shipped triple network must read right (all three)
 
 
 def test_convolution_block_matches_tensorflow():
@@ -69,15 +70,59 @@ def test_shipped_pair_weights_read_touching_pairs_of_test_digits():
     assert both.mean() >= PAIRS_READ, f"{both.sum()}/{len(truth)} pairs read right"
 
 
+def chains_of_three(seed, count):
+    """(inputs, truth [n, 3], counts) of the groups the app finds in pictures of three touching MNIST test digits
+    (drawn chained): inputs and truth for the groups of all three, counts (true digits) for every group."""
+    images, labels = data.load_mnist()[2:]
+    rng = np.random.default_rng(seed)
+    inputs, truth, counts, every = [], [], [], []
+    for n in range(count):
+        chosen = rng.choice(len(images), 3, replace=False)
+        picture, boxes = render_number([images[i] for i in chosen], np.random.default_rng([seed, n]), touching=True,
+                                       chained=True)
+        for group, line, height, inside in groups_in(picture, boxes):
+            every.append(touching.group_input(group, line, height))
+            counts.append(len(inside))
+            if len(inside) == 3:
+                inputs.append(every[-1])
+                truth.append([labels[i] for i in chosen])
+    return inputs, np.array(truth), every, np.array(counts)
+
+
+def test_shipped_weights_count_three_touching_digits():
+    # Chains of test digits: the groups of three are counted as three or more, the others (pairs, lone digits)
+    # mostly not; and the network's touching probability is its two counts above one.
+    _, _, every, counts = chains_of_three(7, 40)
+    weights = touching.load()
+    images, features = np.stack([i[0] for i in every]), np.stack([i[1] for i in every])
+    p = touching.counts(weights, images, features)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(touching.probability(weights, images, features), 1 - p[:, 0], rtol=1e-6)
+    three, fewer = p[counts >= 3, 2], p[counts < 3, 2]
+    assert len(three) >= 15 and len(fewer) >= 15
+    # (a network that never says three would catch none of them)
+    assert (three >= 0.5).mean() >= 0.8 and (fewer < 0.5).mean() >= 0.8, (three.round(2), fewer.round(2))
+
+
+def test_shipped_triple_weights_read_chains_of_test_digits():
+    inputs, truth, _, _ = chains_of_three(8, 60)
+    read = touching.read_triples(touching.load(kind="triples"),
+                                 np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))
+    assert len(truth) >= 25 and all(np.allclose(r.sum(axis=1), 1) for r in read)
+    right = np.logical_and.reduce([r.argmax(1) == truth[:, k] for k, r in enumerate(read)])
+    # (guessing the commonest triple would be right about 0.1 % of the time)
+    assert right.mean() >= TRIPLES_READ, f"{right.sum()}/{len(truth)} chains read right"
+
+
 def test_a_cut_digit_gets_both_opinions():
     probs = np.array([[0.6, 0.3, 0.1] + [0.0] * 7, [0.0] * 9 + [1.0]], np.float32)
     reading = np.array([0.1, 0.8, 0.1] + [0.0] * 7)
-    entry = {"rows": [0, 1], "pair_readings": [reading, None]}
+    entry = {"rows": [0, 1], "part_readings": [reading, None]}
     each = digits.digit_probabilities(entry, probs)
     joint = np.array([0.06, 0.24, 0.01]) / 0.31
     np.testing.assert_allclose(each[0][:3], joint, rtol=1e-6)          # the product, normalised: 1 wins
     np.testing.assert_array_equal(each[1], probs[1])                  # a digit not cut from a pair: as read
-    disagree = {"rows": [0], "pair_readings": [np.array([0.0] * 9 + [1.0])]}
+    disagree = {"rows": [0], "part_readings": [np.array([0.0] * 9 + [1.0])]}
     np.testing.assert_array_equal(digits.digit_probabilities(disagree, probs)[0], probs[0])  # nothing shared
 
 
@@ -98,6 +143,13 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         touching.load(str(pairs), "pairs")
     with pytest.raises(ModelError, match="not a pair-reading network.*left_w"):
         touching.load(touching.WEIGHTS, "pairs")
+    with pytest.raises(ModelError, match="not a triple-reading network.*first_w.*make_pair_weights.py --digits 3"):
+        touching.load(touching.PAIR_WEIGHTS, "triples")
+    older = tmp_path / "older.npz"        # a touching network with one output (yes or no), as an older maker made
+    weights = touching.load()
+    np.savez(older, **{**weights, "dense2_w": weights["dense2_w"][:, :1], "dense2_b": weights["dense2_b"][:1]})
+    with pytest.raises(ModelError, match="older.npz: the touching-digits network has 1 outputs, not 3.*make_touch"):
+        touching.load(str(older))
 
 
 def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path):
@@ -109,7 +161,14 @@ def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path):
                                str(out), "--pictures", "60", "--held-out", "10", "--epochs", "1", "--workers", "1"],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert "held-out pairs read right (both digits)" in done.stdout and f"wrote {out}" in done.stdout
+        assert "held-out pairs read right (all 2 digits)" in done.stdout and f"wrote {out}" in done.stdout
     weights = touching.load(str(outs[0]), "pairs")
     assert weights["left_w"].shape == (128, 10) and weights["conv1_w"].shape == (3, 3, 1, 32)
     assert outs[0].read_bytes() == outs[1].read_bytes()              # the same arguments, the same file
+    triples = tmp_path / "triples.npz"
+    done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "make_pair_weights.py"), "--digits", "3",
+                           "--out", str(triples), "--pictures", "40", "--held-out", "5", "--epochs", "1",
+                           "--workers", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "groups of 3 touching digits" in done.stdout and "held-out triples read right (all 3 digits)" in done.stdout
+    assert touching.load(str(triples), "triples")["middle_w"].shape == (128, 10)

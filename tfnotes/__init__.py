@@ -11,7 +11,8 @@ responsibility per module:
     records      TFRecords and image folders + label files
     pictures     a picture of a digit -> MNIST-style 28x28 input
     segment      the digits of a whole number in a picture: pieces, lines, cuts between touching digits
-    touching     two small networks: one digit or touching digits? (touching.npz); which two? (pairs.npz)
+    touching     three small networks: how many digits in a group? which two? which three?
+                 (touching.npz, pairs.npz, triples.npz)
     digits       reading digits and numbers in picture files: inputs, one batch, results, debug PNGs
     server       the local web page (mnist_app.py --serve) and its HTTP API
     models       the model registry: name -> graph builder and default model folder

@@ -83,8 +83,8 @@ def gather(items, read, keep_pictures=False, single=False):
 
 def read_number(picture, name, classify, expected=None, prepare=preprocess):
     """One decoded picture -> (inputs [k,28,28], fields): "boxes" ([x,y,w,h] per digit, in the original's
-    pixels), "lines" (digits per line) and "pair_readings" (per digit: None, or the pair-reading network's
-    ten probabilities for a digit cut from touching digits; see digit_probabilities).
+    pixels), "lines" (digits per line) and "part_readings" (per digit: None, or the pair- or triple-reading
+    network's ten probabilities for a digit cut from touching digits; see digit_probabilities).
 
     A picture in which one digit is found goes through `prepare` exactly as in one-digit reading, so
     it reads as before; ImageError (naming the picture) when there is no digit or too many candidates.
@@ -108,10 +108,10 @@ def read_number(picture, name, classify, expected=None, prepare=preprocess):
               round((g.bottom - g.top) * sy * scale)] for line in lines for g in line]
     if len(boxes) <= 1:
         box = boxes or [[0, 0, round(upright.size[0] * scale), round(upright.size[1] * scale)]]
-        return prepare(picture, name)[None], {"boxes": box, "lines": [1], "pair_readings": [None]}
+        return prepare(picture, name)[None], {"boxes": box, "lines": [1], "part_readings": [None]}
     inputs = np.stack([digit_input(grey, found, g, name) for line in lines for g in line])
     return inputs, {"boxes": boxes, "lines": [len(line) for line in lines],
-                    "pair_readings": [readings.get(id(g), (None, None))[1] for line in lines for g in line]}
+                    "part_readings": [readings.get(id(g), (None, None))[1] for line in lines for g in line]}
 
 
 def digit_input(grey, found, group, name):
@@ -140,34 +140,36 @@ def settle(grey, found, lines, classify, expected=None):
             lines[k] = segment.merge_closest(lines[k])
         else:
             break
-    return lines, read.pair_readings
+    return lines, read.part_readings
 
 
 class Reader:
     """The models' view of candidate digits: is a group one digit or touching digits, and where to cut it.
 
     A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
-    LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py); when that says
-    touching (surely touching, for a group the digit model reads whole with near certainty), the pair-reading
-    network says which two digits it holds, and the group is cut where the digit model's reading of the two
-    parts is surest and agrees best with that (a group alone in its line: only if the pair reader is fairly
-    sure of two digits). The digit model alone is no judge
-    (it reads "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below
-    were chosen on realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202) with the LeNet-5
-    recipe's model, and LONE_TOUCHING and LONE_PAIR so that one-digit pictures read as well as before.
+    LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py), which counts the
+    digits in it. When that says touching (surely touching, for a group the digit model reads whole with near
+    certainty), the pair-reading network says which two digits it holds (the triple-reading network which three,
+    when the count of three or more reaches THREE), and the group is cut where the digit model's reading of the
+    parts is surest and agrees best with that (a group alone in its line: only if that network is fairly sure of
+    the digits). The digit model alone is no judge (it reads "34" as a 3 with 99.9 %), and width alone cannot
+    tell a wide 0 from "10". The numbers below were chosen on realistic numbers (benchmarks/realistic_numbers.py,
+    seeds 101 and 202; THREE also on 2,400 of seed 303) with the LeNet-5 recipe's model, and LONE_TOUCHING and
+    LONE_PAIR so that one-digit pictures read as well as before.
     """
 
     MAYBE_WIDE = 0.8      # widths as multiples of the line's typical digit width (segment.typical_width)
-    TOUCHING = 0.5        # the network's probability from which a group is cut
+    TOUCHING = 0.5        # the network's probability of two or more digits from which a group is cut
     LONE_WIDE = 0.8       # a group alone in its line: asked from this many heights wide, and cut from
     LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
     SURE_ONE = 0.999      # a group the digit model reads whole this surely is cut only from
     SURE_TOUCHING = 0.95  # this probability (see unless_one)
-    LONE_PAIR = 0.5       # a group alone in its line is cut only when the pair reader is this sure (see cuts)
+    THREE = 0.5           # the network's probability of three or more digits from which a group is cut in three
+    LONE_PAIR = 0.5       # a group alone in its line is cut only when the reading network is this sure (see cuts)
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
-        self.pair_readings = {}   # id(part) -> (part, probabilities): the group is kept so its id stays its own
+        self.part_readings = {}   # id(part) -> (part, probabilities): the group is kept so its id stays its own
 
     def scores(self, groups):
         """log of the top probability of each group read as one digit."""
@@ -176,17 +178,18 @@ class Reader:
         return np.log(np.maximum(probs.max(axis=1), 1e-9))
 
     def split_wide(self, line):
-        """Each group that holds touching digits cut in two where it reads best, and the parts asked again
-        (three touching digits are cut twice). The candidates of a round share each call of a model."""
+        """Each group that holds touching digits cut in two (or three) where it reads best, and the parts asked
+        again (a longer chain is cut again). The candidates of a round share each call of a model."""
         height = segment.line_height(line)
         slant = segment.line_slant(line)
         out = list(line)
         asked = [(g, least) for g in line if (least := self.wide(line, g, height))]
         while asked:
-            p = touching_probability(line, [g for g, _ in asked], height)
-            chosen = self.unless_one([(g, pg) for (g, least), pg in zip(asked, p) if pg >= least])
+            n = touching_counts(line, [g for g, _ in asked], height)
+            chosen = self.unless_one([(g, 1 - pg[0]) for (g, least), pg in zip(asked, n) if 1 - pg[0] >= least])
+            three = {id(g) for (g, _), pg in zip(asked, n) if pg[2] >= self.THREE}
             asked = []
-            for group, parts in self.cuts(line, chosen, height, slant):
+            for group, parts in self.cuts(line, chosen, height, slant, three=three):
                 if parts:
                     k = next(i for i, g in enumerate(out) if g is group)
                     out[k:k + 1] = parts
@@ -209,48 +212,60 @@ class Reader:
             return self.LONE_TOUCHING if width >= self.LONE_WIDE * height else None
         return self.TOUCHING if width >= self.MAYBE_WIDE * typical else None
 
-    def cuts(self, line, groups, height, slant, forced=False):
-        """[(group, [left, right] or None)] for groups of touching digits: each cut in two where best_twos
-        says (None: no cut leaves two parts); each part's pair reading is kept in pair_readings. Unless
-        forced, a group alone in its line stays whole (None) when the pair reader is unsure of its two digits
-        (top left times top right probability below LONE_PAIR): a picture of one digit stays one digit."""
-        if not groups:
-            return []
-        pairs = pair_probabilities(line, groups, height)
+    def cuts(self, line, groups, height, slant, forced=False, three=()):
+        """[(group, parts or None)] for groups of touching digits: each cut in two (in three, for the groups
+        whose ids are in `three`, when some cut leaves three parts) where best_cuts says; None: no cut leaves
+        two parts. Each part's reading by the pair- or triple-reading network is kept in part_readings. Unless
+        forced, a group alone in its line stays whole when that network is unsure of its digits (the product of
+        its top probabilities below LONE_PAIR): a picture of one digit stays one digit."""
+        twos = self.best_parts(line, groups, height, slant, 2)
+        triples = [g for g in groups if id(g) in three]
+        threes = dict(zip(map(id, triples), self.best_parts(line, triples, height, slant, 3)))
         out = []
-        for g, left, right, parts in zip(groups, *pairs, self.best_twos(groups, slant, pairs)):
-            if (parts and not forced and segment.typical_width(line, g, height) is None
-                    and left.max() * right.max() < self.LONE_PAIR):
-                parts = None
-            if parts:
-                self.pair_readings.update({id(parts[0]): (parts[0], left), id(parts[1]): (parts[1], right)})
+        for g, two in zip(groups, twos):
+            parts, lone = None, not forced and segment.typical_width(line, g, height) is None
+            for option, readings in (threes.get(id(g), (None, None)), two):
+                if option and not (lone and np.prod([r.max() for r in readings]) < self.LONE_PAIR):
+                    parts = option
+                    self.part_readings.update({id(h): (h, r) for h, r in zip(parts, readings)})
+                    break
             out.append((g, parts))
         return out
 
-    def best_twos(self, groups, slant, pairs):
-        """For each group: its best cut, [left, right], or None when no cut leaves two parts.
+    def best_parts(self, line, groups, height, slant, size):
+        """[(the best cut of each group into `size` parts or None, the reading network's [10] per part)]."""
+        if not groups:
+            return []
+        cut, read = {2: (segment.cut_pairs, pair_probabilities), 3: (segment.cut_triples, triple_probabilities)}[size]
+        readings = read(line, groups, height)
+        picks = self.best_cuts(groups, [cut(g, slant) for g in groups], readings)
+        return [(parts, [r[n] for r in readings]) for n, parts in enumerate(picks)]
 
-        A cut's score is the mean log top probability of its parts read by the digit model, plus the mean log
-        probability that the pair-reading network (pairs: its (left [N, 10], right [N, 10])) gives the two
-        digits the parts are read as."""
-        candidates = [segment.cut_pairs(g, slant) for g in groups]
+    def best_cuts(self, groups, candidates, readings):
+        """For each group: the best of its candidate cuts (tuples of parts, left to right) as a list, or None
+        when it has none.
+
+        A cut's score is the mean over its parts of the log top probability the digit model gives the part plus
+        the log probability that the reading network (readings: one [N, 10] per part position) gives the digit
+        the part is read as: cut parts keep pieces of their neighbours, so the digit model alone is easily sure
+        of a wrong digit, while the network that saw the whole group knows which digits it holds."""
         inputs = []
-        for g, ps in zip(groups, candidates):
+        for g, cs in zip(groups, candidates):
             window = ink_window(self.grey, self.found, g.mask)   # cut out once for the group and its parts
-            inputs += [finish(window.ink * window_mask(window, h.mask)) for p in ps for h in p]
+            inputs += [finish(window.ink * window_mask(window, h.mask)) for c in cs for h in c]
         probs = self.classify(np.stack(inputs)) if inputs else np.zeros((0, 10), np.float32)
-        score = np.log(np.maximum(probs.max(axis=1), 1e-9))
-        out, k = [], 0
-        for n, ps in enumerate(candidates):
-            means = score[k:k + 2 * len(ps)].reshape(-1, 2).mean(axis=1)
-            read = probs[k:k + 2 * len(ps)].argmax(axis=1)
-            k += 2 * len(ps)
-            if not ps:
+        top, read = np.log(np.maximum(probs.max(axis=1), 1e-9)), probs.argmax(axis=1)
+        size, out, k = len(readings), [], 0
+        for n, cs in enumerate(candidates):
+            rows = slice(k, k + size * len(cs))
+            k += size * len(cs)
+            if not cs:
                 out.append(None)
                 continue
-            left, right = pairs[0][n], pairs[1][n]    # does the pair reader agree with how the parts read?
-            means = means + 0.5 * np.log(np.maximum(left[read[0::2]] * right[read[1::2]], 1e-18))
-            out.append(list(ps[int(np.argmax(means))]))
+            digit = read[rows].reshape(-1, size)
+            agree = np.stack([readings[j][n][digit[:, j]] for j in range(size)], axis=1)
+            score = (top[rows].reshape(-1, size) + np.log(np.maximum(agree, 1e-9))).mean(axis=1)
+            out.append(list(cs[int(np.argmax(score))]))
         return out
 
     def merge_broken(self, line):
@@ -312,9 +327,14 @@ def _group_inputs(line, groups, height):
     return np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs])
 
 
-def touching_probability(line, groups, height):
-    """The touching-digits network's probability for each of the groups of a line."""
-    return touching.probability(_network("touching"), *_group_inputs(line, groups, height))
+def touching_counts(line, groups, height):
+    """The touching-digits network's [N, 3] probabilities of one, two, three or more digits per group."""
+    return touching.counts(_network("touching"), *_group_inputs(line, groups, height))
+
+
+def triple_probabilities(line, groups, height):
+    """The triple-reading network's (first, middle, last), each [N, 10], for groups taken as three digits."""
+    return touching.read_triples(_network("triples"), *_group_inputs(line, groups, height))
 
 
 def pair_probabilities(line, groups, height):
@@ -324,11 +344,11 @@ def pair_probabilities(line, groups, height):
 
 def digit_probabilities(entry, probs):
     """[len(rows), 10]: each digit's probabilities. A digit cut from touching digits has two opinions, the
-    digit model's on its part (which may hold pieces of the neighbour) and the pair-reading network's on the
-    whole pair: their product, normalised (a digit both find likely wins)."""
+    digit model's on its part (which may hold pieces of the neighbour) and the pair- or triple-reading network's
+    on the whole group: their product, normalised (a digit both find likely wins)."""
     rows = entry.get("rows", [entry.get("row")])
     out = np.array([probs[r] for r in rows], np.float64)
-    for k, reading in enumerate(entry.get("pair_readings") or []):
+    for k, reading in enumerate(entry.get("part_readings") or []):
         if reading is not None:
             joint = out[k] * reading
             out[k] = joint / joint.sum() if joint.sum() > 0 else out[k]
@@ -339,7 +359,7 @@ def prepare_numbers(items, classify, expected=None, keep_pictures=False, prepare
     """Every digit of every picture (the app's default): (batch [N,28,28], entries, pictures); see gather().
 
     entries have "rows" (one per digit, left to right) and read_number's fields: "boxes" ([x, y, w, h] in the
-    original's pixels), "lines" (how many digits each line of text holds) and "pair_readings".
+    original's pixels), "lines" (how many digits each line of text holds) and "part_readings".
     """
     return gather(items, lambda picture, path: read_number(picture, path, classify, expected, prepare),
                   keep_pictures)

@@ -324,6 +324,26 @@ def cut_pairs(group, slant, most=CUTS_TRIED):
     follows the path through the least ink from top to bottom (cut_path), so it can pass between two
     digits that overlap instead of through one of them.
     """
+    ink, paths = _cut_paths(group, slant, most, edge=0.2)
+    return [parts for path in paths if (parts := _parts(group, ink, [path], 0.08, 0.2))]
+
+
+def cut_triples(group, slant, most=CUTS_TRIED):
+    """Ways to cut a group of three touching digits in three: [(left, middle, right Group)], two of the cuts
+    cut_pairs would try (and cuts closer to the edges: a 1 may be a tenth of three digits' width) that do
+    not cross, each part holding at least 5 % of the ink and a tenth of the width."""
+    ink, paths = _cut_paths(group, slant, most, edge=0.1)
+    out = []
+    for i, first in enumerate(paths):
+        for second in paths[i + 1:]:
+            if (second > first).all() and (parts := _parts(group, ink, [first, second], 0.05, 0.1)):
+                out.append(parts)
+    return out
+
+
+def _cut_paths(group, slant, most, edge):
+    """(the group's ink in its box, [each cut's column per row, left to right]): cuts from up to `most`
+    minima of the ink profile along the slant, no nearer than `edge` of the span to either end."""
     top, bottom, left, right = group.top, group.bottom, group.left, group.right
     ink = group.mask[top:bottom, left:right]
     rows, width = ink.shape
@@ -334,30 +354,33 @@ def cut_pairs(group, slant, most=CUTS_TRIED):
     profile = np.bincount(u - low).astype(float)
     smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
     span = len(profile)
-    inner = np.arange(int(0.2 * span), int(0.8 * span) + 1)
+    inner = np.arange(int(edge * span), int((1 - edge) * span) + 1)
     starts = []
     for c in inner[np.argsort(smooth[inner], kind="stable")]:
         if all(abs(c - o) > 0.1 * span for o in starts):
             starts.append(int(c))
         if len(starts) == most:
             break
-    total = len(ys)
-    out = []
-    for c in sorted(starts):
-        guide = c + low + slant * (middle - np.arange(rows))     # the slanted line through c, per row
-        path = cut_path(ink, guide, max(2, int(0.15 * width)))
-        on_left = np.arange(width)[None, :] < path[:, None]
-        sides = [ink & on_left, ink & ~on_left]
-        if min(side.sum() for side in sides) < 0.08 * total:
-            continue
-        pair = []
-        for side in sides:
-            mask = np.zeros_like(group.mask)
-            mask[top:bottom, left:right] = side
-            pair.append(group_of(mask))
-        if min(g.right - g.left for g in pair) >= 0.2 * width:
-            out.append(tuple(pair))
-    return out
+    guides = [c + low + slant * (middle - np.arange(rows)) for c in sorted(starts)]  # slanted lines, per row
+    return ink, [cut_path(ink, guide, max(2, int(0.15 * width))) for guide in guides]
+
+
+def _parts(group, ink, paths, least_ink, least_width):
+    """The group cut along the paths (columns per row, left to right) into Groups, or None when a part holds
+    less than `least_ink` of the ink or is narrower than `least_width` of the group."""
+    rows, width = ink.shape
+    cols = np.arange(width)[None, :]
+    bounds = [np.zeros(rows, int)] + list(paths) + [np.full(rows, width)]
+    sides = [ink & (cols >= a[:, None]) & (cols < b[:, None]) for a, b in zip(bounds, bounds[1:])]
+    total = ink.sum()
+    if min(side.sum() for side in sides) < least_ink * total:
+        return None
+    parts = []
+    for side in sides:
+        mask = np.zeros_like(group.mask)
+        mask[group.top:group.bottom, group.left:group.right] = side
+        parts.append(group_of(mask))
+    return tuple(parts) if min(g.right - g.left for g in parts) >= least_width * width else None
 
 
 def cut_path(ink, guide, reach):

@@ -1,12 +1,14 @@
-"""Two small networks that look at a group of ink found in a picture of a number.
+"""Three small networks that look at a group of ink found in a picture of a number.
 
-- Is the group one digit, or touching digits? The digit model cannot tell: trained on lone, centred digits,
-  it reads "34" squeezed into 28x28 as a 3 with 99.9 %, and width alone cannot tell a wide 0 from "10".
-- Which two digits does a group of two touching digits hold? Cutting such a group leaves pieces of each digit
-  in the other's part, where the digit model often reads a wrong digit with confidence; a network that saw
-  whole pairs, overlaps and all, says which cut reads right and how sure each part's reading can be.
+- How many digits does the group hold: one, two touching digits, or three or more? The digit model cannot
+  tell: trained on lone, centred digits, it reads "34" squeezed into 28x28 as a 3 with 99.9 %, and width alone
+  cannot tell a wide 0 from "10", nor two wide digits from three narrow ones.
+- Which two digits does a group of two touching digits hold, and which three a chain of three? Cutting such a
+  group leaves pieces of each digit in its neighbour's part, where the digit model often reads a wrong digit
+  with confidence; a network that saw whole groups, overlaps and all, says which cut reads right and how sure
+  each part's reading can be.
 
-Both learned from the groups found in pictures of numbers (benchmarks/realistic_numbers.py; for the first,
+All learned from the groups found in pictures of numbers (benchmarks/realistic_numbers.py; for the first,
 also pictures of single digits, benchmarks/realistic_digits.py) made of MNIST *training* digits, so none of
 the test digits of the app's benchmarks were seen. Their input is the group's ink scaled to a fixed height
 (the width follows, up to three heights) and four numbers: the group's width against the line's typical digit
@@ -15,12 +17,13 @@ to compare with.
 
 The weights ship as plain arrays (no pickle), made by
 
-    python benchmarks/make_touching_weights.py     # tfnotes/touching.npz, about 140 KB, ~17 min
-    python benchmarks/make_pair_weights.py         # tfnotes/pairs.npz, about 550 KB, ~20 min
+    python benchmarks/make_touching_weights.py       # tfnotes/touching.npz, about 140 KB, ~17 min
+    python benchmarks/make_pair_weights.py           # tfnotes/pairs.npz, about 550 KB, ~20 min
+    python benchmarks/make_pair_weights.py --digits 3  # tfnotes/triples.npz, about 550 KB, ~18 min
 
 which draw the pictures, find their groups as the app does, label each by the true digit boxes, train and
 write the file atomically. The forward passes below are NumPy: they need no session; on a 2-core CPU the first
-costs about 1 ms per group, the second 1.5 ms per group in a batch of ten and 5 ms for a group alone.
+costs about 1 ms per group, the others 1.5 ms per group in a batch of ten and 5 ms for a group alone.
 """
 import os
 import zipfile
@@ -38,8 +41,13 @@ LAYERS = ("conv1", "conv2", "conv3", "dense1", "dense2")
 PAIR_WEIGHTS = os.path.join(HERE, "pairs.npz")
 PAIR_LAYERS = ("conv1", "conv2", "conv3", "dense1", "left", "right")
 # each network's shipped file, its layers, what it is called, and the command that makes the file again
+TRIPLE_WEIGHTS = os.path.join(HERE, "triples.npz")
+TRIPLE_LAYERS = ("conv1", "conv2", "conv3", "dense1", "first", "middle", "last")
+OUTPUTS = {"touching": 3, "pairs": 10, "triples": 10}   # the size of each network's (last) output layer
 NETWORKS = {"touching": (WEIGHTS, LAYERS, "touching-digits network", "benchmarks/make_touching_weights.py"),
-            "pairs": (PAIR_WEIGHTS, PAIR_LAYERS, "pair-reading network", "benchmarks/make_pair_weights.py")}
+            "pairs": (PAIR_WEIGHTS, PAIR_LAYERS, "pair-reading network", "benchmarks/make_pair_weights.py"),
+            "triples": (TRIPLE_WEIGHTS, TRIPLE_LAYERS, "triple-reading network",
+                        "benchmarks/make_pair_weights.py --digits 3")}
 
 
 def group_input(group, line, height):
@@ -71,6 +79,10 @@ def load(path=None, kind="touching"):
     missing = [f"{layer}_{part}" for layer in layers for part in ("w", "b") if f"{layer}_{part}" not in weights]
     if missing:
         raise ModelError(f"{path}: not a {what} (no {', '.join(missing)}); {again}")
+    outputs = weights[f"{layers[-1]}_w"].shape[-1]
+    if outputs != OUTPUTS[kind]:    # e.g. the touching network of an older maker, which had one output
+        raise ModelError(f"{path}: the {what} has {outputs} outputs, not {OUTPUTS[kind]} (made by an older "
+                         f"version?); {again}")
     return weights
 
 
@@ -92,10 +104,15 @@ def _hidden(weights, images, features):
     return np.maximum(x @ weights["dense1_w"] + weights["dense1_b"], 0.0)
 
 
+def counts(weights, images, features):
+    """How many digits each group holds: images [N, HEIGHT, WIDTH], features [N, 4] -> [N, 3], the
+    probabilities of one digit (or none: a speck, a piece), two, and three or more touching digits."""
+    return _softmax(_hidden(weights, images, features) @ weights["dense2_w"] + weights["dense2_b"])
+
+
 def probability(weights, images, features):
-    """P(touching digits) for each group: images [N, HEIGHT, WIDTH], features [N, 4] -> [N]."""
-    logit = (_hidden(weights, images, features) @ weights["dense2_w"] + weights["dense2_b"])[:, 0]
-    return 1.0 / (1.0 + np.exp(-logit))
+    """P(touching digits: two or more) for each group: images [N, HEIGHT, WIDTH], features [N, 4] -> [N]."""
+    return 1.0 - counts(weights, images, features)[:, 0]
 
 
 def _softmax(logits):
@@ -105,5 +122,14 @@ def _softmax(logits):
 
 def read_pairs(weights, images, features):
     """The pair-reading network's (left [N, 10], right [N, 10]) digit probabilities for groups of two digits."""
+    return _read(weights, images, features, ("left", "right"))
+
+
+def read_triples(weights, images, features):
+    """The triple-reading network's (first, middle, last), each [N, 10], for groups of three digits."""
+    return _read(weights, images, features, ("first", "middle", "last"))
+
+
+def _read(weights, images, features, heads):
     x = _hidden(weights, images, features)
-    return tuple(_softmax(x @ weights[f"{side}_w"] + weights[f"{side}_b"]) for side in ("left", "right"))
+    return tuple(_softmax(x @ weights[f"{head}_w"] + weights[f"{head}_b"]) for head in heads)
