@@ -164,7 +164,7 @@ class Reader:
     LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
     SURE_ONE = 0.999      # a group the digit model reads whole this surely is cut only from
     SURE_TOUCHING = 0.95  # this probability (see unless_one)
-    THREE = 0.5           # the network's probability of three or more digits from which a group is cut in three
+    THREE = 0.7           # the network's probability of three or more digits from which a group is cut in three
     LONE_PAIR = 0.5       # a group alone in its line is cut only when the reading network is this sure (see cuts)
 
     def __init__(self, grey, found, classify):
