@@ -44,7 +44,7 @@ def build_parser():
     p.add_argument("--pictures", type=int, default=40000, help="pictures of numbers to draw")
     p.add_argument("--epochs", type=int, default=None,
                    help="passes over the groups (default: 10 for pairs, 20 for triples: fewer to learn from)")
-    p.add_argument("--held-out", type=int, default=2000, help="pairs kept out of training to measure it")
+    p.add_argument("--held-out", type=int, default=2000, help="groups kept out of training to measure it")
     p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes that draw the pictures")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: the repository's data/)")

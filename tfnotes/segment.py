@@ -329,9 +329,9 @@ def cut_pairs(group, slant, most=CUTS_TRIED):
 
 
 def cut_triples(group, slant, most=CUTS_TRIED):
-    """Ways to cut a group of three touching digits in three: [(left, middle, right Group)], two of the cuts
-    cut_pairs would try (and cuts closer to the edges: a 1 may be a tenth of three digits' width) that do
-    not cross, each part holding at least 5 % of the ink and a tenth of the width."""
+    """Ways to cut a group of three touching digits in three: [(left, middle, right Group)] from every two
+    cuts that do not cross, found as in cut_pairs but starting as near as a tenth of the width to either
+    end (a 1 may be a tenth of three digits' width); each part holds 5 % of the ink and a tenth of the width."""
     ink, paths = _cut_paths(group, slant, most, edge=0.1)
     out = []
     for i, first in enumerate(paths):
