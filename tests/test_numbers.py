@@ -227,6 +227,24 @@ def test_a_group_of_three_is_cut_in_three_when_the_network_counts_three(lone_cha
     assert readings == ([2, 0, 7] if pieces == 3 else [2, 7])
 
 
+@pytest.mark.parametrize("two, asked_again", [(0.995, False), (0.9, True)])
+def test_the_parts_of_a_sure_pair_are_not_asked_again(lone_pair, monkeypatch, two, asked_again):
+    # A group counted two digits with at least SURE_TWO is done once cut in two; otherwise its parts are asked
+    # again (they might hold a third digit) when they are wide enough.
+    grey, found, line = lone_pair
+    calls = []
+
+    def counts(line, groups, height):
+        calls.append(groups)
+        return np.tile([0.0, two, 1 - two] if len(calls) == 1 else [1.0, 0.0, 0.0], (len(groups), 1))
+    monkeypatch.setattr(digits, "touching_counts", counts)
+    monkeypatch.setattr(digits.Reader, "wide", lambda self, line, group, height: 0.5)   # every part is wide
+    reader = digits.Reader(grey, found, lambda batch: np.tile(np.full(10, 0.1, np.float32), (len(batch), 1)))
+    assert 0.9 < digits.Reader.SURE_TWO <= 0.995 and 1 - 0.9 < digits.Reader.THREE
+    assert len(reader.split_wide(line)) == 2
+    assert len(calls) == (2 if asked_again else 1)
+
+
 def test_a_lone_chain_the_triple_reader_is_unsure_of_is_cut_in_two_at_most(lone_chain, monkeypatch):
     grey, found, line, _ = lone_chain
     unsure = np.full(10, 0.4 / 9)

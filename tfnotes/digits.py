@@ -154,8 +154,8 @@ class Reader:
     parts is surest and agrees best with that (a group alone in its line: only if that network is fairly sure of
     the digits). The digit model alone is no judge (it reads "34" as a 3 with 99.9 %), and width alone cannot
     tell a wide 0 from "10". The numbers below were chosen on realistic numbers (benchmarks/realistic_numbers.py,
-    seeds 101 and 202; THREE also on 2,400 of seed 303) with the LeNet-5 recipe's model, and LONE_TOUCHING and
-    LONE_PAIR so that one-digit pictures read as well as before.
+    seeds 101 and 202; THREE and SURE_TWO also on 2,400 of seed 303) with the LeNet-5 recipe's model, and
+    LONE_TOUCHING and LONE_PAIR so that one-digit pictures read as well as before.
     """
 
     MAYBE_WIDE = 0.8      # widths as multiples of the line's typical digit width (segment.typical_width)
@@ -165,6 +165,7 @@ class Reader:
     SURE_ONE = 0.999      # a group the digit model reads whole this surely is cut only from
     SURE_TOUCHING = 0.95  # this probability (see unless_one)
     THREE = 0.7           # the network's probability of three or more digits from which a group is cut in three
+    SURE_TWO = 0.99       # the parts of a group counted two digits this surely are not asked again
     LONE_PAIR = 0.5       # a group alone in its line is cut only when the reading network is this sure (see cuts)
 
     def __init__(self, grey, found, classify):
@@ -179,7 +180,8 @@ class Reader:
 
     def split_wide(self, line):
         """Each group that holds touching digits cut in two (or three) where it reads best, and the parts asked
-        again (a longer chain is cut again). The candidates of a round share each call of a model."""
+        again (a longer chain is cut again) unless the group was surely two digits. The candidates of a round
+        share each call of a model."""
         height = segment.line_height(line)
         slant = segment.line_slant(line)
         out = list(line)
@@ -188,12 +190,14 @@ class Reader:
             n = touching_counts(line, [g for g, _ in asked], height)
             chosen = self.unless_one([(g, 1 - pg[0]) for (g, least), pg in zip(asked, n) if 1 - pg[0] >= least])
             three = {id(g) for (g, _), pg in zip(asked, n) if pg[2] >= self.THREE}
+            two = {id(g) for (g, _), pg in zip(asked, n) if pg[1] >= self.SURE_TWO}
             asked = []
             for group, parts in self.cuts(line, chosen, height, slant, three=three):
                 if parts:
                     k = next(i for i, g in enumerate(out) if g is group)
                     out[k:k + 1] = parts
-                    asked += [(g, least) for g in parts if (least := self.wide(line, g, height))]
+                    if not (len(parts) == 2 and id(group) in two):   # its count is done
+                        asked += [(g, least) for g in parts if (least := self.wide(line, g, height))]
         return out
 
     def unless_one(self, candidates):
