@@ -40,7 +40,7 @@ def test_shipped_weights_tell_touching_digits_from_one():
         for group, line, height, inside in groups_in(picture, boxes):
             inputs.append(touching.group_input(group, line, height))
             labels.append(len(inside) >= 2)
-    p = touching.probability(touching.load(), np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))
+    p = 1 - touching.counts(touching.load(), np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs]))[:, 0]
     labels = np.array(labels)
     right, pairs, caught = int(((p >= 0.5) == labels).sum()), int(labels.sum()), int((p[labels] >= 0.5).sum())
     assert pairs >= 8 and len(labels) >= 100
@@ -91,13 +91,12 @@ def chains_of_three(seed, count):
 
 def test_shipped_weights_count_three_touching_digits():
     # Chains of test digits: the groups of three are counted as three or more, the others (pairs, lone digits)
-    # mostly not; and the network's touching probability is its two counts above one.
+    # mostly not.
     _, _, every, counts = chains_of_three(7, 40)
     weights = touching.load()
     images, features = np.stack([i[0] for i in every]), np.stack([i[1] for i in every])
     p = touching.counts(weights, images, features)
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
-    np.testing.assert_allclose(touching.probability(weights, images, features), 1 - p[:, 0], rtol=1e-6)
     three, fewer = p[counts >= 3, 2], p[counts < 3, 2]
     assert len(three) >= 15 and len(fewer) >= 15
     # (a network that never says three would catch none of them)

@@ -217,24 +217,23 @@ class Reader:
         return self.TOUCHING if width >= self.MAYBE_WIDE * typical else None
 
     def cuts(self, line, groups, height, slant, forced=False, three=()):
-        """[(group, parts or None)] for groups of touching digits: each cut in two (in three, for the groups
-        whose ids are in `three`, when some cut leaves three parts) where best_cuts says; None: no cut leaves
+        """[(group, parts or None)] for groups of touching digits: each cut in three (the groups whose ids are in
+        `three`, when some cut leaves three parts) or else in two, where best_cuts says; None: no cut leaves
         two parts. Each part's reading by the pair- or triple-reading network is kept in part_readings. Unless
         forced, a group alone in its line stays whole when that network is unsure of its digits (the product of
         its top probabilities below LONE_PAIR): a picture of one digit stays one digit."""
-        twos = self.best_parts(line, groups, height, slant, 2)
-        triples = [g for g in groups if id(g) in three]
-        threes = dict(zip(map(id, triples), self.best_parts(line, triples, height, slant, 3)))
-        out = []
-        for g, two in zip(groups, twos):
-            parts, lone = None, not forced and segment.typical_width(line, g, height) is None
-            for option, readings in (threes.get(id(g), (None, None)), two):
-                if option and not (lone and np.prod([r.max() for r in readings]) < self.LONE_PAIR):
-                    parts = option
-                    self.part_readings.update({id(h): (h, r) for h, r in zip(parts, readings)})
-                    break
-            out.append((g, parts))
-        return out
+        chosen = {}
+        self.choose(chosen, line, [g for g in groups if id(g) in three], height, slant, 3, forced)
+        self.choose(chosen, line, [g for g in groups if id(g) not in chosen], height, slant, 2, forced)
+        return [(g, chosen.get(id(g))) for g in groups]
+
+    def choose(self, chosen, line, groups, height, slant, size, forced):
+        """Put into chosen {id(group): parts} each group's best cut into `size` parts that cuts() accepts."""
+        for g, (parts, readings) in zip(groups, self.best_parts(line, groups, height, slant, size)):
+            lone = not forced and segment.typical_width(line, g, height) is None
+            if parts and not (lone and np.prod([r.max() for r in readings]) < self.LONE_PAIR):
+                chosen[id(g)] = parts
+                self.part_readings.update({id(h): (h, r) for h, r in zip(parts, readings)})
 
     def best_parts(self, line, groups, height, slant, size):
         """[(the best cut of each group into `size` parts or None, the reading network's [10] per part)]."""

@@ -110,11 +110,6 @@ def counts(weights, images, features):
     return _softmax(_hidden(weights, images, features) @ weights["dense2_w"] + weights["dense2_b"])
 
 
-def probability(weights, images, features):
-    """P(touching digits: two or more) for each group: images [N, HEIGHT, WIDTH], features [N, 4] -> [N]."""
-    return 1.0 - counts(weights, images, features)[:, 0]
-
-
 def _softmax(logits):
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
