@@ -118,11 +118,20 @@ def test_a_cut_digit_gets_both_opinions():
     reading = np.array([0.1, 0.8, 0.1] + [0.0] * 7)
     entry = {"rows": [0, 1], "part_readings": [reading, None]}
     each = digits.digit_probabilities(entry, probs)
-    joint = np.array([0.06, 0.24, 0.01]) / 0.31
-    np.testing.assert_allclose(each[0][:3], joint, rtol=1e-6)          # the product, normalised: 1 wins
+    joint = np.sqrt([0.6, 0.3, 0.1]) * [0.1, 0.8, 0.1]
+    np.testing.assert_allclose(each[0][:3], joint / joint.sum(), rtol=1e-6)   # the product, normalised: 1 wins
     np.testing.assert_array_equal(each[1], probs[1])                  # a digit not cut from a pair: as read
     disagree = {"rows": [0], "part_readings": [np.array([0.0] * 9 + [1.0])]}
     np.testing.assert_array_equal(digits.digit_probabilities(disagree, probs)[0], probs[0])  # nothing shared
+
+
+def test_the_reader_outweighs_a_digit_model_sure_of_a_cut_part():
+    # a part holding a stroke of its neighbour: the digit model says 4 (0.95), the reader of the whole group 5
+    probs = np.array([[0.0] * 4 + [0.95, 0.05] + [0.0] * 4], np.float32)
+    reading = np.array([0.0] * 4 + [0.1, 0.9] + [0.0] * 4)
+    entry = {"rows": [0], "part_readings": [reading]}
+    assert digits.digit_probabilities(entry, probs)[0].argmax() == 5
+    assert (probs[0] * reading).argmax() == 4          # an unweighted product would keep the 4
 
 
 def test_damaged_or_foreign_weights_file_is_named(tmp_path):
