@@ -88,6 +88,35 @@ def test_pieces_of_one_digit_are_merged():
     assert [len(line) for line in segment.find_digits(analysed(img)[1])] == [1]
 
 
+def broken_zero():
+    """(grey, found, line) of a 0 drawn as two halves with gaps at top and bottom: two groups in one line."""
+    img = sheet(200, 200)
+    d = ImageDraw.Draw(img)
+    d.arc([(60, 40), (140, 160)], start=100, end=260, fill=30, width=9)
+    d.arc([(60, 40), (140, 160)], start=280, end=80, fill=30, width=9)
+    grey, found = analysed(img)
+    [line] = segment.find_digits(found)
+    return grey, found, line
+
+
+@pytest.mark.parametrize("one, merged", [(0.9995, True), (0.99, False)])
+def test_halves_the_touching_network_counts_as_one_digit_are_merged(monkeypatch, one, merged):
+    # The digit model reads the halves as surely as the whole (a stand-in that is sure of everything), so only
+    # the touching network's count of the joined group (MERGE_ONE) can merge them.
+    grey, found, line = broken_zero()
+    assert len(line) == 2
+    asked = []
+
+    def counts(weights, images, features):
+        asked.append(len(images))
+        return np.tile([one, 1 - one, 0.0], (len(images), 1))
+    monkeypatch.setattr(digits.touching, "counts", counts)
+    sure = np.eye(10, dtype=np.float32)[[0]]
+    reader = digits.Reader(grey, found, lambda batch: np.repeat(sure, len(batch), axis=0))
+    assert 0.99 < digits.Reader.MERGE_ONE <= 0.9995
+    assert len(reader.merge_broken(line)) == (1 if merged else 2) and asked == [1]
+
+
 def test_ruled_line_under_the_digits_is_removed():
     img = sheet(520, 180)
     d = ImageDraw.Draw(img)

@@ -154,7 +154,8 @@ class Reader:
     parts is surest and agrees best with that (a group alone in its line: only if that network is fairly sure of
     the digits). The digit model alone is no judge (it reads "34" as a 3 with 99.9 %), and width alone cannot
     tell a wide 0 from "10". The numbers below were chosen on realistic numbers (benchmarks/realistic_numbers.py,
-    seeds 101 and 202; THREE and SURE_TWO also on 2,400 of seed 303) with the LeNet-5 recipe's model, and
+    seeds 101 and 202; THREE, SURE_TWO and MERGE_ONE also on 2,400 of seed 303) with the LeNet-5 recipe's model
+    (MERGE_ONE also with the course's FC model and on 3,000 one-digit pictures, seed 1), and
     LONE_TOUCHING and LONE_PAIR so that one-digit pictures read as well as before.
     """
 
@@ -167,6 +168,7 @@ class Reader:
     THREE = 0.7           # the network's probability of three or more digits from which a group is cut in three
     SURE_TWO = 0.99       # the parts of a group counted two digits this surely are not asked again
     LONE_PAIR = 0.5       # a group alone in its line is cut only when the reading network is this sure (see cuts)
+    MERGE_ONE = 0.999     # two close neighbours are joined when the network counts them, joined, one digit this surely
 
     def __init__(self, grey, found, classify):
         self.grey, self.found, self.classify = grey, found, classify
@@ -272,17 +274,26 @@ class Reader:
         return out
 
     def merge_broken(self, line):
-        """Join neighbours that are close and narrow together when the model reads them better as one."""
+        """Join neighbours that are close and narrow together when the model reads them better as one, or the
+        touching-digits network counts them, joined, as one digit with at least MERGE_ONE (an open 4 or a 0
+        broken at the top reads as two sure 1s)."""
         height = segment.line_height(line)
         pairs = [k for k in range(len(line) - 1) if segment.could_be_one(line[k], line[k + 1], height)]
         if not pairs:
             return line
         merged = [segment.group_of(line[k].mask | line[k + 1].mask) for k in pairs]
         score = self.scores(merged + [g for k in pairs for g in (line[k], line[k + 1])])
-        whole, parts = score[:len(pairs)], score[len(pairs):].reshape(-1, 2).mean(axis=1)
+        join = score[:len(pairs)] > score[len(pairs):].reshape(-1, 2).mean(axis=1)
+        doubtful = [n for n in range(len(pairs)) if not join[n]]
+        if doubtful:   # each joined group asked in its line as it would be
+            inputs = [touching.group_input(merged[n], joined, segment.line_height(joined)) for n in doubtful
+                      for joined in [line[:pairs[n]] + [merged[n]] + line[pairs[n] + 2:]]]
+            one = touching.counts(_network("touching"), np.stack([i[0] for i in inputs]),
+                                  np.stack([i[1] for i in inputs]))[:, 0]
+            join[doubtful] = one >= self.MERGE_ONE
         out, skip = list(line), set()
         for n, k in reversed(list(enumerate(pairs))):   # right to left, so indices stay valid
-            if whole[n] > parts[n] and k + 1 not in skip:
+            if join[n] and k + 1 not in skip:
                 out[k:k + 2] = [merged[n]]
                 skip.add(k)
         return out
