@@ -138,6 +138,18 @@ def test_two_lines_are_read_top_to_bottom():
     assert [len(line) for line in lines] == [2, 3]
 
 
+def test_a_line_far_lower_than_the_others_is_a_mark(monkeypatch):
+    img = sheet(400, 360)
+    d = ImageDraw.Draw(img)
+    for k in range(3):
+        d.line([(80 + 90 * k, 60), (80 + 90 * k, 140)], fill=30, width=9)    # three 1s, 80 px tall
+    d.ellipse([(300, 160), (330, 192)], outline=30, width=7)                # a ring 32 px tall, in a line below
+    found = analysed(img)[1]
+    assert [len(line) for line in segment.find_digits(found)] == [3]
+    monkeypatch.setattr(segment, "SMALL_LINE", 0.0)
+    assert [len(line) for line in segment.find_digits(found)] == [3, 1]    # found, then left out as a mark
+
+
 def test_touching_pair_has_a_cut_between_the_digits(mnist_test_set):
     images, labels = mnist_test_set
     rng = np.random.default_rng(4)
