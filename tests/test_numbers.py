@@ -321,10 +321,10 @@ def test_expected_count_splits_a_touching_pair(mnist_test_set, model, tmp_path):
     for box, truth in zip(got, boxes):                                     # each box holds its digit's centre
         assert box[0] <= truth[0] + truth[2] / 2 <= box[0] + box[2]
     # Both parts carry the pair-reading network's view, and their reported probabilities are the normalised
-    # product of the two opinions.
+    # product of the two opinions (the digit model's weighted by PART_WEIGHT).
     readings = np.array(entry["part_readings"])
     assert readings.shape == (2, 10) and np.allclose(readings.sum(axis=1), 1, atol=1e-4)
-    joint = model.predict(batch) * readings
+    joint = model.predict(batch).astype(np.float64) ** digits.PART_WEIGHT * readings
     want = joint / joint.sum(axis=1, keepdims=True)
     [result] = digits.results(entries, model.predict(batch), top_k=10)
     for d, p in zip(result["digits"], want):
