@@ -206,6 +206,37 @@ def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(lone_pa
     assert len(reader.split_wide(line)) == (2 if cut else 1)
 
 
+def narrow_line():
+    """(grey, found, line) of a line: a 0 60 px wide, a group 40 px wide, another 0 and a 1, all 80 px tall."""
+    img = sheet(520, 200)
+    d = ImageDraw.Draw(img)
+    for left, width in ((60, 60), (170, 40), (260, 60)):
+        d.ellipse([(left, 50), (left + width, 130)], outline=30, width=8)
+    d.line([(400, 50), (400, 130)], fill=30, width=8)
+    grey, found = analysed(img)
+    [line] = segment.find_digits(found)
+    return grey, found, line
+
+
+@pytest.mark.parametrize("p, cut", [(0.9995, True), (0.99, False)])
+def test_a_group_narrower_than_the_line_s_digits_needs_a_surer_count(monkeypatch, p, cut):
+    # A 1 touching its neighbour makes a group narrower than the line's other digits: it is asked of the
+    # touching network from NARROW_WIDE of their width (not from MAYBE_WIDE) but cut only from NARROW_TOUCHING.
+    grey, found, line = narrow_line()
+    height = segment.line_height(line)
+    widths = [g.right - g.left for g in line]
+    assert len(line) == 4 and widths[1] < 0.8 * widths[0]
+    reader = digits.Reader(grey, found, lambda batch: np.full((len(batch), 10), 0.1, np.float32))
+    asked = [reader.wide(line, g, height) for g in line]
+    assert asked == [digits.Reader.TOUCHING, digits.Reader.NARROW_TOUCHING, digits.Reader.TOUCHING, None]
+    assert 0.99 < digits.Reader.NARROW_TOUCHING < 0.9995
+
+    def touching_counts(line, groups, height):   # the narrow group touching with p, the rest one digit
+        return np.array([[1 - p, p, 0.0] if g.right - g.left < 50 else [1.0, 0.0, 0.0] for g in groups])
+    monkeypatch.setattr(digits, "touching_counts", touching_counts)
+    assert len(reader.split_wide(line)) == (5 if cut else 4)
+
+
 @pytest.mark.parametrize("pair_top, cut", [(0.9, True), (0.6, False)])
 def test_a_lone_group_is_cut_only_when_the_pair_reader_is_sure(lone_pair, monkeypatch, pair_top, cut):
     # A picture of one digit that the touching network takes for two stays one digit unless the pair reader

@@ -146,21 +146,24 @@ def settle(grey, found, lines, classify, expected=None):
 class Reader:
     """The models' view of candidate digits: is a group one digit or touching digits, and where to cut it.
 
-    A group at least MAYBE_WIDE times as wide as the line's other digits (a group alone in its line: at least
-    LONE_WIDE times its height) is asked of the touching-digits network (tfnotes/touching.py), which counts the
-    digits in it. When that says touching (surely touching, for a group the digit model reads whole with near
-    certainty), the pair-reading network says which two digits it holds (the triple-reading network which three,
-    when the count of three or more reaches THREE), and the group is cut where the digit model's reading of the
-    parts is surest and agrees best with that (a group alone in its line: only if that network is fairly sure of
-    the digits). The digit model alone is no judge (it reads "34" as a 3 with 99.9 %), and width alone cannot
-    tell a wide 0 from "10". The numbers below were chosen on realistic numbers (benchmarks/realistic_numbers.py,
-    seeds 101 and 202; THREE, SURE_TWO and MERGE_ONE also on 2,400 of seed 303) with the LeNet-5 recipe's model
-    (MERGE_ONE also with the course's FC model and on 3,000 one-digit pictures, seed 1), and
-    LONE_TOUCHING and LONE_PAIR so that one-digit pictures read as well as before.
+    A group at least MAYBE_WIDE times as wide as the line's other digits (from NARROW_WIDE, with a far higher
+    threshold; a group alone in its line: at least LONE_WIDE times its height) is asked of the touching-digits
+    network (tfnotes/touching.py), which counts the digits in it. When that says touching (surely touching, for
+    a group the digit model reads whole with near certainty), the pair-reading network says which two digits it
+    holds (the triple-reading network which three, when the count of three or more reaches THREE), and the group
+    is cut where the digit model's reading of the parts is surest and agrees best with that (a group alone in
+    its line: only if that network is fairly sure of the digits). The digit model alone is no judge (it reads
+    "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below were chosen on
+    realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202; THREE, SURE_TWO, MERGE_ONE and the
+    NARROW ones also on 2,400 of seed 303) with the LeNet-5 recipe's model (MERGE_ONE and the NARROW ones also
+    with the course's FC model and on 3,000 one-digit pictures, seed 1), and LONE_TOUCHING and LONE_PAIR so that
+    one-digit pictures read as well as before.
     """
 
     MAYBE_WIDE = 0.8      # widths as multiples of the line's typical digit width (segment.typical_width)
     TOUCHING = 0.5        # the network's probability of two or more digits from which a group is cut
+    NARROW_WIDE = 0.5     # a narrower group (a 1 touching its neighbour) is asked from this width, and cut
+    NARROW_TOUCHING = 0.999   # only from this probability
     LONE_WIDE = 0.8       # a group alone in its line: asked from this many heights wide, and cut from
     LONE_TOUCHING = 0.9   # this probability (a wide 0 or 2 alone is one digit more often than two digits)
     SURE_ONE = 0.999      # a group the digit model reads whole this surely is cut only from
@@ -211,12 +214,14 @@ class Reader:
 
     def wide(self, line, group, height):
         """None when the group is too narrow to hold touching digits, else the network's probability from
-        which it is cut (higher for a group alone in its line)."""
+        which it is cut (higher for a group alone in its line, or one narrower than the line's digits)."""
         typical = segment.typical_width(line, group, height)
         width = group.right - group.left
         if typical is None:
             return self.LONE_TOUCHING if width >= self.LONE_WIDE * height else None
-        return self.TOUCHING if width >= self.MAYBE_WIDE * typical else None
+        if width >= self.MAYBE_WIDE * typical:
+            return self.TOUCHING
+        return self.NARROW_TOUCHING if width >= self.NARROW_WIDE * typical else None
 
     def cuts(self, line, groups, height, slant, forced=False, three=()):
         """[(group, parts or None)] for groups of touching digits: each cut in three (the groups whose ids are in
