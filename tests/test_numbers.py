@@ -42,6 +42,13 @@ def iou(a, b):
     return w * h / (aw * ah + bw * bh - w * h)
 
 
+def one_line(img):
+    """(grey, found, line) of a picture in which the digits form one line."""
+    grey, found = analysed(img)
+    [line] = segment.find_digits(found)
+    return grey, found, line
+
+
 def sheet(width=420, height=160):
     return Image.new("L", (width, height), 235)
 
@@ -94,9 +101,7 @@ def broken_zero():
     d = ImageDraw.Draw(img)
     d.arc([(60, 40), (140, 160)], start=100, end=260, fill=30, width=9)
     d.arc([(60, 40), (140, 160)], start=280, end=80, fill=30, width=9)
-    grey, found = analysed(img)
-    [line] = segment.find_digits(found)
-    return grey, found, line
+    return one_line(img)
 
 
 @pytest.mark.parametrize("one, merged", [(0.9995, True), (0.99, False)])
@@ -213,9 +218,7 @@ def narrow_line():
     for left, width in ((60, 60), (170, 40), (260, 60)):
         d.ellipse([(left, 50), (left + width, 130)], outline=30, width=8)
     d.line([(400, 50), (400, 130)], fill=30, width=8)
-    grey, found = analysed(img)
-    [line] = segment.find_digits(found)
-    return grey, found, line
+    return one_line(img)
 
 
 @pytest.mark.parametrize("p, cut", [(0.9995, True), (0.99, False)])

@@ -280,8 +280,8 @@ class Reader:
 
     def merge_broken(self, line):
         """Join neighbours that are close and narrow together when the model reads them better as one, or the
-        touching-digits network counts them, joined, as one digit with at least MERGE_ONE (an open 4 or a 0
-        broken at the top reads as two sure 1s)."""
+        touching-digits network counts them, joined, as one digit with at least MERGE_ONE (the digit model may read
+        the halves of a 0 broken at the top, or the strokes of an open 4, each surely as a digit)."""
         height = segment.line_height(line)
         pairs = [k for k in range(len(line) - 1) if segment.could_be_one(line[k], line[k + 1], height)]
         if not pairs:
