@@ -293,8 +293,7 @@ class Reader:
         if doubtful:   # each joined group asked in its line as it would be
             inputs = [touching.group_input(merged[n], joined, segment.line_height(joined)) for n in doubtful
                       for joined in [line[:pairs[n]] + [merged[n]] + line[pairs[n] + 2:]]]
-            one = touching.counts(_network("touching"), np.stack([i[0] for i in inputs]),
-                                  np.stack([i[1] for i in inputs]))[:, 0]
+            one = touching.counts(_network("touching"), *_stacked(inputs))[:, 0]
             join[doubtful] = one >= self.MERGE_ONE
         out, skip = list(line), set()
         for n, k in reversed(list(enumerate(pairs))):   # right to left, so indices stay valid
@@ -341,9 +340,13 @@ def _network(kind):
     return _NETWORKS[kind]
 
 
-def _group_inputs(line, groups, height):
-    inputs = [touching.group_input(g, line, height) for g in groups]
+def _stacked(inputs):
+    """[(image, features)] from touching.group_input -> (images [N, ...], features [N, 4]) for the networks."""
     return np.stack([i[0] for i in inputs]), np.stack([i[1] for i in inputs])
+
+
+def _group_inputs(line, groups, height):
+    return _stacked([touching.group_input(g, line, height) for g in groups])
 
 
 def touching_counts(line, groups, height):
