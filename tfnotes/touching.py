@@ -18,7 +18,7 @@ to compare with.
 The weights ship as plain arrays (no pickle), made by
 
     python benchmarks/make_touching_weights.py       # tfnotes/touching.npz, about 140 KB, ~17 min
-    python benchmarks/make_pair_weights.py           # tfnotes/pairs.npz, about 550 KB, ~20 min
+    python benchmarks/make_pair_weights.py           # tfnotes/pairs.npz, about 550 KB, ~32 min
     python benchmarks/make_pair_weights.py --digits 3  # tfnotes/triples.npz, about 550 KB, ~18 min
 
 which draw the pictures, find their groups as the app does, label each by the true digit boxes, train and
