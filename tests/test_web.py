@@ -255,10 +255,17 @@ def test_only_loopback_addresses_are_private():
     assert not server.is_loopback("0.0.0.0") and not server.is_loopback("192.168.1.5")
 
 
+def _ctrl_c_as_in_a_terminal():
+    # A job started in the background of a shell (`bash .ci/run &`) inherits SIGINT ignored, and Python then
+    # leaves it ignored, so the server would never see the Ctrl-C below; a terminal gives it the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_the_command_serves_until_ctrl_c(root, model_dir):
     proc = subprocess.Popen([sys.executable, str(root / "mnist_app.py"), "--serve", "--port", "0",
                              "--model-dir", model_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=root, env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
+                            text=True, cwd=root, env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"),
+                            preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         line = proc.stdout.readline()       # the address, once the model is loaded and the port open
         assert line.startswith("serving the digit page at http://127.0.0.1:"), line
