@@ -143,7 +143,7 @@ def test_two_lines_are_read_top_to_bottom():
     assert [len(line) for line in lines] == [2, 3]
 
 
-def test_a_line_far_lower_than_the_others_is_a_mark(monkeypatch):
+def test_a_line_of_far_smaller_digits_than_the_others_is_a_mark(monkeypatch):
     img = sheet(400, 360)
     d = ImageDraw.Draw(img)
     for k in range(3):

@@ -6,7 +6,7 @@ The ink comes from tfnotes.pictures (the same background and polarity logic as f
   2. pieces of one digit are merged: pieces that share columns (a 5's detached bar, a 4 or 7 drawn in
      two strokes) and small fragments right beside a digit (a broken stroke);
   3. digits are put into lines (overlapping rows, so a drifting baseline stays one line), each line
-     read left to right, the lines top to bottom (a line far lower than the others is a mark).
+     read left to right, the lines top to bottom (a line of far smaller digits than the others is a mark).
 Touching digits stay one wide group here: cut_pairs() proposes cuts (from the minima of the ink profile
 along the writing's slant, then along the path through the least ink), and the caller keeps the reading
 the model is most confident of (tfnotes.digits).
@@ -31,7 +31,7 @@ MAX_WIDTH = 1.3           # pieces are never merged into a group wider than this
 NEAR = 0.2                # a small piece this close (in digit heights) to a digit is part of it
 SMALL_PIECE = 0.45        # pieces lower than this share of the digit height are "small"
 MIN_DIGIT = 0.35          # a group lower than this share of its line's digit height is not a digit
-SMALL_LINE = 0.5          # a line whose digits are lower than this share of the tallest line's is not text
+SMALL_LINE = 0.5          # a line whose digits are under this share of the tallest line's in height is not text
 TYPICAL_FLOOR = 0.65      # a digit is taken to be at least this many heights wide (the 1s aside)
 THIN = 0.45               # strokes thinner than this share of the pen's are marks, not digits
 STRAY_AREA = 0.5          # a group with less ink than this share of the largest ...
