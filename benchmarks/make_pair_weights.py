@@ -18,7 +18,6 @@ other groups of the 120,000 pictures (8 epochs, the learning rate decaying to ze
 (3 such epochs: 91.6 %).
 """
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -30,12 +29,10 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
-from benchmarks.make_touching_weights import groups_in, named_weights, seeded_trunk, write_weights  # noqa: E402
+from benchmarks.make_touching_weights import CHUNK, groups_in, named_weights, pooled, seeded_trunk, write_weights  # noqa: E402
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, touching  # noqa: E402
 from tfnotes.tfenv import tf2  # noqa: E402
-
-CHUNK = 500                       # pictures drawn (and deleted) at a time by one worker
 
 
 def build_parser():
@@ -87,9 +84,7 @@ def draw_pairs(pictures_wanted, seed, workers, data_dir, size=2):
     """All chunks' groups, in chunk order (so the result does not depend on the number of workers)."""
     tasks = [(seed, start, min(CHUNK, pictures_wanted - start), data_dir, size)
              for start in range(0, pictures_wanted, CHUNK)]
-    # spawn, not fork: the parent has TensorFlow loaded, which must not be copied into a child mid-flight
-    with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
-        parts = pool.map(chunk_pairs, tasks)
+    parts = pooled(chunk_pairs, tasks, workers)
     return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
 
 

@@ -1,15 +1,24 @@
 """Make tfnotes/touching.npz: the small network that counts the digits in a group of ink (tfnotes/touching.py).
 
-    python benchmarks/make_touching_weights.py                      # 18,000 + 6,000 pictures, seed 0: ~17 min
-    python benchmarks/make_touching_weights.py --out /tmp/t.npz --pictures 1000
+    python benchmarks/make_touching_weights.py          # 36,000 + 24,000 pictures, seed 0: ~27 min on 2 cores
+    python benchmarks/make_touching_weights.py --out /tmp/t.npz --pictures 1000 --single-pictures 500
 
 It draws pictures of numbers made of MNIST *training* digits (benchmarks/realistic_numbers.py, half of them
 with touching digits) and pictures of one training digit (benchmarks/realistic_digits.py; the app's benchmarks
-use test digits only), finds their groups of ink as the app does (tfnotes.segment), labels each group by the
-true digit boxes (how many digit centres lie inside: one or none, two, three or more), trains the network with
-Keras and writes its weights (float16) atomically.
+use test digits only), on all cores; finds their groups of ink as the app does (tfnotes.segment), labels each
+group by the true digit boxes (how many digit centres lie inside: one or none, two, three or more), trains the
+network with Keras (seeded, with TensorFlow's op determinism, so the same arguments give the same file) and
+writes its weights (float16) atomically. --held-out more pictures of each kind are drawn (training digits
+too, in new pictures), kept out of training, and the network's accuracy on their groups printed, beside the
+shipped network's.
+
+How much it learns from matters. Of the 6,316 groups in 1,000 more pictures of each kind, a network trained on
+the groups of 18,000 + 6,000 pictures (12 epochs at a constant learning rate) counted 98.6 % right (99.4 % of
+those alone in their line); one trained on those of 36,000 + 24,000 (12 epochs, the learning rate decaying to
+zero along a cosine) 99.0 % (99.8 %).
 """
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -25,6 +34,7 @@ from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, segment, touching  # noqa: E402
 from tfnotes.atomic import atomic_path  # noqa: E402
+from tfnotes.errors import ModelError  # noqa: E402
 from tfnotes.tfenv import tf2  # noqa: E402
 
 
@@ -32,11 +42,16 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=touching.WEIGHTS, help="weights file to write")
-    p.add_argument("--pictures", type=int, default=18000, help="pictures of numbers to learn from")
-    p.add_argument("--single-pictures", type=int, default=6000,
+    p.add_argument("--pictures", type=int, default=36000, help="pictures of numbers to learn from")
+    p.add_argument("--single-pictures", type=int, default=24000,
                    help="pictures of one digit to learn from too (every group in them is one digit)")
+    p.add_argument("--held-out", type=int, default=1000,
+                   help="pictures of each kind drawn more, kept out of training to measure it")
     p.add_argument("--epochs", type=int, default=12, help="passes over the groups")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning rate: decaying to zero along a cosine, or constant")
     p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes that draw the pictures")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: the repository's data/)")
     return p
 
@@ -57,6 +72,10 @@ def groups_in(picture, boxes):
     return out
 
 
+CHUNK = 500                       # pictures drawn (and deleted) at a time by one worker
+SINGLES = 50_000                  # seed offset of the one-digit chunks, past any number chunk's
+
+
 def labelled_groups(records):
     """(images, features, labels) of every group found in the pictures (groups_in); labels: 0 for one digit (or
     none: a speck, a piece), 1 for two, 2 for three or more. A record without "boxes" is a picture of one digit."""
@@ -64,10 +83,43 @@ def labelled_groups(records):
     for record in records:
         for group, line, height, inside in groups_in(pictures.load_image(record["path"]), record.get("boxes")):
             image, feature = touching.group_input(group, line, height)
-            images.append(image)
+            images.append(image.astype(np.float16))
             features.append(feature)
             labels.append(min(max(len(inside), 1), 3) - 1)
-    return np.array(images), np.array(features), np.array(labels, np.int64)
+    return (np.array(images, np.float16).reshape(-1, touching.HEIGHT, touching.WIDTH),
+            np.array(features, np.float32).reshape(-1, 4), np.array(labels, np.int64))
+
+
+def chunk_groups(task):
+    """labelled_groups of one seeded chunk of pictures: of numbers (half with touching digits) or of one digit."""
+    seed, start, count, data_dir, single = task
+    train_images, train_labels = data.load_mnist(data_dir)[:2]
+    with tempfile.TemporaryDirectory() as work:
+        if single:
+            drawn = make_realistic_set(work, train_images, train_labels, count, seed=seed * 100_000 + SINGLES + start)
+            records = [{"path": path} for path, _ in drawn]
+        else:
+            records = make_number_set(work, train_images, train_labels, count, seed=seed * 100_000 + start,
+                                      touching_share=0.5)
+        return labelled_groups(records)
+
+
+def pooled(function, tasks, workers):
+    """[function(task) for task in tasks], in order, computed by `workers` processes."""
+    # spawn, not fork: the parent has TensorFlow loaded, which must not be copied into a child mid-flight
+    with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
+        return pool.map(function, tasks)
+
+
+def draw_groups(numbers, singles, seed, workers, data_dir, start=0):
+    """The labelled groups of `numbers` pictures of numbers and `singles` of one digit, drawn in seeded chunks
+    from picture `start` on (so the result depends neither on the number of workers nor on the chunk sizes of
+    other draws: a held-out draw starts where the training draw ends)."""
+    tasks = [(seed, first, min(CHUNK, start + count - first), data_dir, single)
+             for count, single in ((numbers, False), (singles, True))
+             for first in range(start, start + count, CHUNK)]
+    parts = pooled(chunk_groups, tasks, workers)
+    return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
 
 
 def seeded_trunk(seed, filters, hidden):
@@ -86,15 +138,29 @@ def seeded_trunk(seed, filters, hidden):
     return image_in, feature_in, keras.layers.Dense(hidden, activation="relu", name="dense1")(x)
 
 
-def train_network(images, features, labels, seed, epochs):
-    """Fit the network and return its weights under tfnotes.touching's names."""
+def train_network(images, features, labels, seed, epochs, schedule="constant"):
+    """Fit the network and return its weights under tfnotes.touching's names. schedule: "constant" (Adam at 1e-3)
+    or "cosine" (from 1e-3 down to zero over all the steps)."""
     keras = tf2.keras
     image_in, feature_in, x = seeded_trunk(seed, (16, 32, 32), 64)
     out = keras.layers.Dense(3, activation="softmax", name="dense2")(x)
     model = keras.Model([image_in, feature_in], out)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit([images[..., None], features], labels, batch_size=64, epochs=epochs, verbose=2, shuffle=True)
+    batch = 64
+    rate = keras.optimizers.schedules.CosineDecay(1e-3, epochs * -(-len(labels) // batch)) \
+        if schedule == "cosine" else 1e-3
+    model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit([images[..., None].astype(np.float32), features], labels, batch_size=batch, epochs=epochs, verbose=2,
+              shuffle=True)
     return named_weights(model, touching.LAYERS)
+
+
+def count_accuracy(weights, images, features, labels):
+    """(share of all groups counted right, share of the groups alone in their line counted right) by the
+    (float16-rounded) weights."""
+    rounded = {name: value.astype(np.float16).astype(np.float32) for name, value in weights.items()}
+    right = touching.counts(rounded, images.astype(np.float32), features).argmax(1) == labels
+    lone = features[:, 1] == 1
+    return float(right.mean()), float(right[lone].mean()) if lone.any() else float("nan")
 
 
 def named_weights(model, layers):
@@ -112,18 +178,29 @@ def write_weights(path, weights):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    train_images, train_labels, _, _ = data.load_mnist(args.data_dir)
-    with tempfile.TemporaryDirectory() as work:
-        records = make_number_set(os.path.join(work, "numbers"), train_images, train_labels, args.pictures,
-                                  seed=args.seed, touching_share=0.5)
-        singles = make_realistic_set(os.path.join(work, "digits"), train_images, train_labels,
-                                     args.single_pictures, seed=args.seed)
-        images, features, labels = labelled_groups(records + [{"path": path} for path, _ in singles])
+    images, features, labels = draw_groups(args.pictures, args.single_pictures, args.seed, args.workers,
+                                           args.data_dir)
     counted = zip(np.bincount(labels, minlength=3), ("one digit", "two touching digits", "three or more"))
     print(f"{len(labels)} groups: " + ", ".join(f"{n} of {what}" for n, what in counted), flush=True)
-    weights = train_network(images, features, labels, args.seed, args.epochs)
+    weights = train_network(images, features, labels, args.seed, args.epochs, args.schedule)
+    if args.held_out:
+        start = max(args.pictures, args.single_pictures)
+        held = draw_groups(args.held_out, args.held_out, args.seed, args.workers, args.data_dir, start)
+        for name, tried in (("this network", weights), ("the shipped network", _shipped())):
+            if tried is not None:
+                every, lone = count_accuracy(tried, *held)
+                print(f"held-out groups counted right by {name}: {every:.2%} of {len(held[2])}; "
+                      f"alone in their line: {lone:.2%} of {int((held[1][:, 1] == 1).sum())}")
     write_weights(args.out, weights)
     return 0
+
+
+def _shipped():
+    """The shipped network's weights (tfnotes/touching.npz), or None where it is missing or unreadable."""
+    try:
+        return touching.load()
+    except ModelError:
+        return None
 
 
 if __name__ == "__main__":

@@ -160,6 +160,22 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         touching.load(str(older))
 
 
+def test_touching_maker_writes_a_loadable_file_whatever_the_number_of_workers(tmp_path):
+    # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), drawn by one worker
+    # and by two: the pictures are drawn in seeded chunks, so the file must not change.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outs = [tmp_path / "one.npz", tmp_path / "two.npz"]
+    for workers, out in zip(("1", "2"), outs):
+        done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "make_touching_weights.py"), "--out",
+                               str(out), "--pictures", "30", "--single-pictures", "20", "--held-out", "10",
+                               "--epochs", "1", "--workers", workers], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "held-out groups counted right by this network" in done.stdout and f"wrote {out}" in done.stdout
+        assert "held-out groups counted right by the shipped network" in done.stdout
+    assert touching.load(str(outs[0]))["dense2_w"].shape == (64, 3)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
 def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path):
     # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), twice.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -154,14 +154,15 @@ class Reader:
     is cut where the digit model's reading of the parts is surest and agrees best with that (a group alone in
     its line: only if that network is fairly sure of the digits). The digit model alone is no judge (it reads
     "34" as a 3 with 99.9 %), and width alone cannot tell a wide 0 from "10". The numbers below were chosen on
-    realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202; THREE, SURE_TWO, MERGE_ONE and the
-    NARROW ones also on 2,400 of seed 303) with the LeNet-5 recipe's model (MERGE_ONE and the NARROW ones also
-    with the course's FC model and on 3,000 one-digit pictures, seed 1), and LONE_TOUCHING and LONE_PAIR so that
-    one-digit pictures read as well as before.
+    realistic numbers (benchmarks/realistic_numbers.py, seeds 101 and 202; TOUCHING, THREE, SURE_TWO, MERGE_ONE
+    and the NARROW ones also on 2,400 of seed 303) with the LeNet-5 recipe's model (TOUCHING, MERGE_ONE and the
+    NARROW ones also with the course's FC model and on 3,000 one-digit pictures, seed 1), and LONE_TOUCHING and
+    LONE_PAIR so that one-digit pictures read as well as before. TOUCHING was chosen again for the counting
+    network that learned from 60,000 pictures, which is surer of touching digits than the earlier one.
     """
 
     MAYBE_WIDE = 0.8      # widths as multiples of the line's typical digit width (segment.typical_width)
-    TOUCHING = 0.5        # the network's probability of two or more digits from which a group is cut
+    TOUCHING = 0.8        # the network's probability of two or more digits from which a group is cut
     NARROW_WIDE = 0.5     # a narrower group (a 1 touching its neighbour) is asked from this width, and cut
     NARROW_TOUCHING = 0.999   # only from this probability
     LONE_WIDE = 0.8       # a group alone in its line: asked from this many heights wide, and cut from
