@@ -29,7 +29,15 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
-from benchmarks.make_touching_weights import CHUNK, groups_in, named_weights, pooled, seeded_trunk, write_weights  # noqa: E402
+from benchmarks.make_touching_weights import (  # noqa: E402
+    CHUNK,
+    as_shipped,
+    groups_in,
+    named_weights,
+    pooled,
+    seeded_trunk,
+    write_weights,
+)
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, touching  # noqa: E402
 from tfnotes.tfenv import tf2  # noqa: E402
@@ -108,9 +116,8 @@ def train_network(images, features, digits, seed, epochs, schedule="constant"):
 
 def pair_accuracy(weights, images, features, digits):
     """Share of groups whose digits the (float16-rounded) weights all read right."""
-    rounded = {name: value.astype(np.float16).astype(np.float32) for name, value in weights.items()}
     read = touching.read_pairs if digits.shape[1] == 2 else touching.read_triples
-    probs = read(rounded, images.astype(np.float32), features)
+    probs = read(as_shipped(weights), images.astype(np.float32), features)
     right = [p.argmax(1) == digits[:, k] for k, p in enumerate(probs)]
     return float(np.mean(np.logical_and.reduce(right)))
 

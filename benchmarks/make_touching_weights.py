@@ -73,7 +73,7 @@ def groups_in(picture, boxes):
 
 
 CHUNK = 500                       # pictures drawn (and deleted) at a time by one worker
-SINGLES = 50_000                  # seed offset of the one-digit chunks, past any number chunk's
+SINGLES = 50_000                  # seed offset of the one-digit chunks (apart from up to 50,000 pictures of numbers)
 
 
 def labelled_groups(records):
@@ -157,10 +157,14 @@ def train_network(images, features, labels, seed, epochs, schedule="constant"):
 def count_accuracy(weights, images, features, labels):
     """(share of all groups counted right, share of the groups alone in their line counted right) by the
     (float16-rounded) weights."""
-    rounded = {name: value.astype(np.float16).astype(np.float32) for name, value in weights.items()}
-    right = touching.counts(rounded, images.astype(np.float32), features).argmax(1) == labels
+    right = touching.counts(as_shipped(weights), images.astype(np.float32), features).argmax(1) == labels
     lone = features[:, 1] == 1
     return float(right.mean()), float(right[lone].mean()) if lone.any() else float("nan")
+
+
+def as_shipped(weights):
+    """The weights rounded to float16 as write_weights stores them, back in float32 for the forward passes."""
+    return {name: value.astype(np.float16).astype(np.float32) for name, value in weights.items()}
 
 
 def named_weights(model, layers):
