@@ -1,7 +1,7 @@
 """Training speed of the fully connected MNIST model: mnist_backward's loop vs Keras model.fit vs PyTorch eager.
 
     python benchmarks/bench_fc.py [--steps 500] [--rounds 3] [--precision fp32 bf16] [--steps-per-call N]
-                                  [--feed] [--torch-threads N]
+                                  [--feed] [--torch-threads N] [--profile N]
 
 All three train the same network (784-500-10, relu, truncated-normal init, L2 0.0001 on the weights,
 softmax cross-entropy, plain gradient descent with the course's staircase exponential decay, and a
@@ -9,7 +9,8 @@ moving average of the weights with decay 0.99) on the 55,000 MNIST training imag
 Keras is timed over whole epochs (275 steps each, --steps rounded to them) after one untimed epoch.
 Each round times every framework in turn (so a change in machine load hits all of them); the first
 --warmup steps of each run are not timed. Prints steps/s per round, the median and best of the rounds, and the ratios
-(under a varying load the best round is closest to a quiet machine).
+(under a varying load the best round is closest to a quiet machine). --profile N then traces N single
+steps of mnist_backward in each precision and prints where a step's time goes, by op type (op_profile.py).
 Precision bf16: mnist_backward --precision bf16 (oneDNN's bfloat16 rewrite) against PyTorch under
 torch.autocast("cpu", dtype=torch.bfloat16); Keras runs in fp32 only. bf16 is left out, with a note, on a
 processor without bfloat16 instructions. The processor and its flags are printed first.
@@ -28,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 import mnist_backward as mb  # noqa: E402  (the course's constants)
+from benchmarks import op_profile  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
@@ -41,13 +43,18 @@ def load_average():
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def tf_flags(model_dir, steps, seed, prec, feed=False, steps_per_call=None):
+    """mnist_backward's flags for a benchmark run (no progress lines or checkpoints on the way)."""
+    argv = ["--steps", str(steps), "--model-dir", model_dir, "--seed", str(seed),
+            "--log-every", str(10 ** 9), "--save-every", str(10 ** 9), "--precision", prec]
+    return argv + (["--feed"] if feed else []) + (["--steps-per-call", str(steps_per_call)] if steps_per_call else [])
+
+
 def bench_tf(data, steps, warmup, feed, seed, prec="fp32", steps_per_call=None):
     """Steps/s of mnist_backward's own loop (train()), in a throw-away model folder."""
     with tempfile.TemporaryDirectory() as model_dir:
-        argv = ["--steps", str(steps + warmup), "--model-dir", model_dir, "--seed", str(seed),
-                "--log-every", str(10 ** 9), "--save-every", str(10 ** 9), "--precision", prec]
-        argv += (["--feed"] if feed else []) + (["--steps-per-call", str(steps_per_call)] if steps_per_call else [])
-        args = training.parse_args(mb.MODEL, vars(mb), argv)
+        args = training.parse_args(mb.MODEL, vars(mb), tf_flags(model_dir, steps + warmup, seed, prec, feed,
+                                                               steps_per_call))
         with open(os.devnull, "w") as quiet:
             result = training.train(mb.MODEL, args, stream=quiet)
     return result["steps_per_sec"]
@@ -180,9 +187,13 @@ def main(argv=None):
     p.add_argument("--feed", action="store_true", help="time mnist_backward's feed_dict path instead")
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
     p.add_argument("--seed", type=int, default=1, help="seed for all three")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also trace N single steps of mnist_backward in each precision and print each op type's time "
+                        "per step (0: no trace)")
     args = p.parse_args(argv)
     data = mnist_data.read_data_sets(one_hot=True, seed=args.seed)
     print(f"processor: {precision.cpu_summary()}; cpus: {os.cpu_count()}, load average: {load_average()}")
+    profiles = {}
     for prec in precisions_to_run(args.precision):
         runs = {OURS: lambda p=prec: bench_tf(data, args.steps, args.warmup, args.feed, args.seed, p,
                                               args.steps_per_call),
@@ -191,6 +202,12 @@ def main(argv=None):
         if prec != "fp32" or args.no_keras:
             del runs[KERAS]
         report(time_rounds(runs, args.rounds, prec), prec)
+        if args.profile > 0:
+            with tempfile.TemporaryDirectory() as model_dir:
+                profiles[prec] = op_profile.profile_steps(mb.MODEL, vars(mb), tf_flags(model_dir, 1, args.seed, prec,
+                                                                                       args.feed), args.profile)
+    if profiles:
+        op_profile.print_profile(profiles)
     print(f"keras jit_compile (XLA): {getattr(bench_keras, 'jit_compile', '?')}; "
           f"torch threads: {getattr(bench_torch, 'threads', '?')}")
     print(f"load average after: {load_average()}")

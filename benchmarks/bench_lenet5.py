@@ -3,6 +3,7 @@
     python benchmarks/bench_lenet5.py                          # batch 100, gd, 60 timed steps, 2 rounds
     python benchmarks/bench_lenet5.py --optimizer adam --batch-size 50
     python benchmarks/bench_lenet5.py --optimizer adam --precision bf16     # one precision only
+    python benchmarks/bench_lenet5.py --optimizer adam --profile 10        # and where each step's time goes
 
 Both sides do the same work per step: a batch of the 55,000 training images picked in memory,
 forward, softmax cross-entropy plus the L2 terms of the four weight tensors, backward, the
@@ -31,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks import op_profile  # noqa: E402
 from lenet5 import mnist_lenet5_backward as backward  # noqa: E402  (the course's LeNet-5 constants)
 from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
@@ -50,15 +52,22 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="weights and batch order on both sides")
     p.add_argument("--precision", nargs="+", choices=precision.PRECISIONS, default=list(precision.PRECISIONS),
                    help="precisions to measure, each on both sides (bf16: PyTorch under torch.autocast)")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also trace N steps of our loop in each precision and print each op type's time per step "
+                        "(0: no trace)")
     return p
+
+
+def loop_flags(args, model_dir, prec):
+    """mnist_lenet5_backward's flags for this benchmark's settings."""
+    return ["--steps", str(training.WARMUP_STEPS + args.steps), "--batch-size", str(args.batch_size),
+            "--optimizer", args.optimizer, "--seed", str(args.seed), "--model-dir", model_dir, "--fresh",
+            "--save-every", "1000000", "--precision", prec]
 
 
 def time_our_loop(args, model_dir, prec="fp32"):
     """Steps/s of the shared loop (tfnotes.training.train) on LeNet-5, warm-up steps left out (it measures them)."""
-    argv = ["--steps", str(training.WARMUP_STEPS + args.steps), "--batch-size", str(args.batch_size),
-            "--optimizer", args.optimizer, "--seed", str(args.seed), "--model-dir", model_dir, "--fresh",
-            "--save-every", "1000000", "--precision", prec]
-    targs = training.parse_args(backward.MODEL, vars(backward), argv)
+    targs = training.parse_args(backward.MODEL, vars(backward), loop_flags(args, model_dir, prec))
     result = training.train(backward.MODEL, targs, stream=io.StringIO())
     return result["steps_per_sec"]
 
@@ -153,6 +162,7 @@ def main(argv=None):
           f"round; TensorFlow {tf.__version__}, PyTorch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"{os.cpu_count()} CPU cores; processor {precision.cpu_summary()}; load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    profiles = {}
     with tempfile.TemporaryDirectory(prefix="bench_lenet5_") as tmp:
         for prec in args.precision:
             try:
@@ -161,6 +171,11 @@ def main(argv=None):
                 print(f"note: {prec} left out: {e}")
                 continue
             compare(args, prec, train.images, train.labels, tmp)
+            if args.profile > 0:
+                profiles[prec] = op_profile.profile_steps(backward.MODEL, vars(backward),
+                                                          loop_flags(args, tmp, prec), args.profile)
+    if profiles:
+        op_profile.print_profile(profiles)
     return 0
 
 

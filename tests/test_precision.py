@@ -11,6 +11,7 @@ import tensorflow.compat.v1 as tf
 
 import mnist_backward
 import mnist_test
+from benchmarks import op_profile
 from tfnotes import checkpoints, inference, precision, training
 from tfnotes.errors import ConfigError
 from tfnotes.models import MODELS
@@ -159,3 +160,25 @@ def test_bf16_multi_step_calls_give_the_single_steps_numbers(tmp_path, capsys):
     readers = [tf.train.load_checkpoint(str(tmp_path / str(spc) / "mnist_model-60")) for spc in (1, 100)]
     for name in readers[0].get_variable_to_shape_map():
         np.testing.assert_array_equal(readers[0].get_tensor(name), readers[1].get_tensor(name), err_msg=name)
+
+
+# --- where a step's time goes (benchmarks/op_profile.py, behind the benchmarks' --profile) ------------------
+
+def test_op_type_reads_the_kernel_from_a_trace_label():
+    from tensorflow.core.framework.step_stats_pb2 import NodeExecStats
+    assert op_profile.op_type(NodeExecStats(node_name="fc1/MatMul", timeline_label="fc1/MatMul = _MklMatMul(x, w)")) \
+        == "_MklMatMul"
+    assert op_profile.op_type(NodeExecStats(node_name="_SOURCE")) == "_SOURCE"
+
+
+def test_op_profile_times_the_matrix_products_of_a_real_step(tmp_path):
+    prof = op_profile.profile_steps(MODELS["fc"], vars(mnist_backward), ["--model-dir", str(tmp_path)], 2)
+    products = {name: ms for name, (ms, count) in prof.items() if "MatMul" in name}
+    assert products and all(ms > 0 for ms in products.values())  # forward and backward products were traced
+    assert sum(ms for ms, _ in prof.values()) > sum(products.values())  # and the other ops beside them
+    assert not list(tmp_path.iterdir())  # nothing is written to the model folder
+    lines = []
+    op_profile.print_profile({"fp32": prof, "bf16": {"_OnlyInBf16": (0.5, 1.0)}}, top=3, out=lines.append)
+    assert lines[1].split() == ["op", "type", "fp32", "bf16"]
+    assert ["_OnlyInBf16", "0.00", "0.50"] in [line.split() for line in lines]  # an op that only bf16 ran
+    assert lines[-1].split()[:2] == ["all", "ops"] and float(lines[-1].split()[-1]) == 0.5
