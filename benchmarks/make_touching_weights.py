@@ -182,6 +182,10 @@ def write_weights(path, weights):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if max(args.pictures, args.single_pictures) + args.held_out > SINGLES:
+        # each kind's chunks are seeded seed * 100,000 + picture number (+ SINGLES for one digit): more would
+        # reuse seeds of the other kind or of the next --seed
+        raise SystemExit(f"error: --pictures, --single-pictures (each plus --held-out) can be at most {SINGLES:,}")
     images, features, labels = draw_groups(args.pictures, args.single_pictures, args.seed, args.workers,
                                            args.data_dir)
     counted = zip(np.bincount(labels, minlength=3), ("one digit", "two touching digits", "three or more"))
