@@ -1,6 +1,6 @@
 """Make tfnotes/touching.npz: the small network that counts the digits in a group of ink (tfnotes/touching.py).
 
-    python benchmarks/make_touching_weights.py          # 36,000 + 24,000 pictures, seed 0: ~27 min on 2 cores
+    python benchmarks/make_touching_weights.py          # 36,000 + 24,000 pictures, seed 0: 22-27 min on 2 cores
     python benchmarks/make_touching_weights.py --out /tmp/t.npz --pictures 1000 --single-pictures 500
 
 It draws pictures of numbers made of MNIST *training* digits (benchmarks/realistic_numbers.py, half of them

@@ -17,7 +17,7 @@ to compare with.
 
 The weights ship as plain arrays (no pickle), made by
 
-    python benchmarks/make_touching_weights.py       # tfnotes/touching.npz, about 140 KB, ~27 min
+    python benchmarks/make_touching_weights.py       # tfnotes/touching.npz, about 140 KB, 22-27 min
     python benchmarks/make_pair_weights.py           # tfnotes/pairs.npz, about 550 KB, ~32 min
     python benchmarks/make_pair_weights.py --digits 3  # tfnotes/triples.npz, about 550 KB, ~18 min
 
