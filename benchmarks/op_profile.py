@@ -23,14 +23,14 @@ def op_type(node_stats):
 
 
 def profile_steps(spec, constants, argv, traced):
-    """{op type: (ms per step, ops of that type per step)} over `traced` traced training steps.
+    """{op type: ms per step} over `traced` traced training steps.
 
     argv: the training script's flags (a --model-dir is needed; nothing is written there)."""
     args = training.parse_args(spec, constants, list(argv) + ["--steps-per-call", "1"])
     training.check_args(args)
     graph, ops, init_feed, feed_fn = training.build_graph(spec, args, training.resolve_seed(args, {}))
     feed = (lambda: feed_fn(sess)) if feed_fn else (lambda: None)  # --feed: each step's batch as feed_dict
-    micros, counts = collections.Counter(), collections.Counter()
+    micros = collections.Counter()
     with tf.Session(graph=graph, config=precision.session_config(args.precision)) as sess:
         sess.run(ops["init"], init_feed)
         for _ in range(UNTRACED):
@@ -42,19 +42,17 @@ def profile_steps(spec, constants, argv, traced):
             for device in metadata.step_stats.dev_stats:
                 for node in device.node_stats:
                     micros[op_type(node)] += node.all_end_rel_micros
-                    counts[op_type(node)] += 1
-    return {name: (micros[name] / traced / 1000, counts[name] / traced) for name in micros}
+    return {name: total / traced / 1000 for name, total in micros.items()}
 
 
 def print_profile(by_precision, top=12, out=print):
     """A table of ms per step in each precision: the `top` op types by time of every precision, slowest first."""
     precs = list(by_precision)
-    names = {n for prof in by_precision.values() for n in sorted(prof, key=lambda n: -prof[n][0])[:top]}
-    slowest = max(by_precision.values(), key=len)  # order by the precision that ran most op types (bf16's casts)
-    names = sorted(names, key=lambda n: -slowest.get(n, (0.0,))[0])
+    names = {n for prof in by_precision.values() for n in sorted(prof, key=prof.get, reverse=True)[:top]}
+    names = sorted(names, key=lambda n: -max(prof.get(n, 0.0) for prof in by_precision.values()))
     out("op time per step, ms: summed over the ops of a type; ops on two threads overlap, so the sum of all "
         "exceeds a step's wall time")
     out(f"  {'op type':36s}" + "".join(f"{p:>10s}" for p in precs))
     for name in names:
-        out(f"  {name:36s}" + "".join(f"{by_precision[p].get(name, (0.0,))[0]:10.2f}" for p in precs))
-    out(f"  {'all ops':36s}" + "".join(f"{sum(v[0] for v in by_precision[p].values()):10.2f}" for p in precs))
+        out(f"  {name:36s}" + "".join(f"{by_precision[p].get(name, 0.0):10.2f}" for p in precs))
+    out(f"  {'all ops':36s}" + "".join(f"{sum(by_precision[p].values()):10.2f}" for p in precs))
