@@ -11,7 +11,7 @@ import tensorflow.compat.v1 as tf
 
 import mnist_backward
 import mnist_test
-from benchmarks import op_profile
+from benchmarks import onednn_kernels, op_profile
 from tfnotes import checkpoints, inference, precision, training
 from tfnotes.errors import ConfigError
 from tfnotes.models import MODELS
@@ -182,3 +182,38 @@ def test_op_profile_times_the_matrix_products_of_a_real_step(tmp_path):
     assert lines[1].split() == ["op", "type", "fp32", "bf16"]
     assert ["_OnlyInBf16", "0.00", "0.50"] in [line.split() for line in lines]  # an op that only bf16 ran
     assert lines[-1].split()[:2] == ["all", "ops"] and float(lines[-1].split()[-1]) == 0.5
+
+
+# --- which oneDNN kernels a step runs (benchmarks/onednn_kernels.py) -----------------------------------------
+
+CONV_LINE = ("onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16:avx512_core_bf16,backward_weights,"
+             "src:bf16::blocked:acdb::f0 wei:bf16:a:blocked:ABcd16b16a::f0 bia:undef::undef::: "
+             "dst:bf16::blocked:acdb::f0,"
+             ",alg:convolution_direct,mb100_ic32oc64_ih14oh14kh5sh1dh0ph2_iw14ow14kw5sw1dw0pw2,{ms}")
+GEMM_LINE = ("onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_f32::blocked:ba:f0 wei_f32::blocked:ab:f0 "
+             "dst_f32::blocked:ab:f0,,,784x200:200x500,{ms}")
+
+
+def test_onednn_log_lines_are_summed_by_kernel():
+    kernel, ms = onednn_kernels.parse_exec_line(CONV_LINE.format(ms=9.5))
+    assert (kernel.kind, kernel.impl, kernel.pass_, kernel.source, ms) == (
+        "convolution", "jit_bf16:avx512_core_bf16", "backward_weights", "bf16 acdb", 9.5)
+    gemm, _ = onednn_kernels.parse_exec_line(GEMM_LINE.format(ms=0.8))
+    assert (gemm.impl, gemm.pass_, gemm.source, gemm.shape) == ("gemm_api", "-", "f32 ba", "784x200:200x500")
+    create = CONV_LINE.format(ms=1).replace(",exec,", ",create:cache_miss,")
+    assert onednn_kernels.parse_exec_line(create) is None and onednn_kernels.parse_exec_line("steps/s 3.0") is None
+    lines = [CONV_LINE.format(ms=t) for t in (30.0, 10.0, 9.0, 11.0)] + [GEMM_LINE.format(ms=0.8)] * 2 + [create]
+    rows = onednn_kernels.summarise(lines, steps=2)  # the median leaves out the first call's 30 ms (set-up)
+    assert [(r[0].kind, r[1], r[2], r[3]) for r in rows] == [("convolution", 2.0, 10.5, 21.0),
+                                                             ("gemm_api", 1.0, 0.8, 0.8)]
+    out = []
+    onednn_kernels.print_table("t", rows, top=1, out=out.append)
+    assert "(1 more kernels)" in out[-2] and out[-1].split()[0] == "21.800"
+
+
+def test_onednn_kernels_lists_the_products_of_real_training_steps(capsys):
+    assert onednn_kernels.main(["--model", "fc", "--precision", "fp32", "--side", "tf", "--steps", "5"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("  ") and "784" in line]
+    assert rows, out  # the first layer's products were logged ...
+    assert all(float(row[1]) == 1.0 for row in rows), out  # ... once in each of the 25 steps
