@@ -63,6 +63,7 @@ def build_parser():
 
 
 DEFAULTS = {2: (120000, 8, "cosine"), 3: (40000, 20, "constant")}   # pictures, epochs, schedule
+SEEDS_PER_RUN = 1_000_000   # chunk seeds: seed * SEEDS_PER_RUN + picture number, so no two --seed share pictures
 HEADS = {2: ("left", "right"), 3: ("first", "middle", "last")}   # tfnotes.touching's output layers
 LAYERS = {2: touching.PAIR_LAYERS, 3: touching.TRIPLE_LAYERS}
 WEIGHTS = {2: touching.PAIR_WEIGHTS, 3: touching.TRIPLE_WEIGHTS}
@@ -75,7 +76,7 @@ def chunk_pairs(task):
     images, features, digits = [], [], []
     drawn = dict(lengths=(2, 5)) if size == 2 else dict(lengths=(size, size), chained=True)
     with tempfile.TemporaryDirectory() as work:
-        records = make_number_set(work, train_images, train_labels, count, seed=seed * 100_000 + start,
+        records = make_number_set(work, train_images, train_labels, count, seed=seed * SEEDS_PER_RUN + start,
                                   touching_share=1.0, ruled_share=0.2, **drawn)
         for record in records:
             for group, line, height, inside in groups_in(pictures.load_image(record["path"]), record["boxes"]):
@@ -127,6 +128,9 @@ def main(argv=None):
     what = {2: "pairs", 3: "triples"}[args.digits]
     pictures_wanted, epochs, schedule = DEFAULTS[args.digits]
     pictures_wanted, epochs = args.pictures or pictures_wanted, args.epochs or epochs
+    if not 0 < pictures_wanted <= SEEDS_PER_RUN:
+        raise SystemExit(f"error: --pictures must be between 1 and {SEEDS_PER_RUN:,} (more would reuse the "
+                         f"pictures of --seed {args.seed + 1}), got {pictures_wanted:,}")
     images, features, digits = draw_pairs(pictures_wanted, args.seed, args.workers, args.data_dir, args.digits)
     if len(digits) <= args.held_out:
         raise SystemExit(f"error: only {len(digits)} {what} found; draw more --pictures or hold out fewer")

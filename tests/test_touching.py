@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from benchmarks import make_pair_weights, make_touching_weights
 from benchmarks.make_touching_weights import groups_in
 from benchmarks.realistic_numbers import render_number
 from tfnotes import data, digits, touching
@@ -196,3 +197,12 @@ def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "groups of 3 touching digits" in done.stdout and "held-out triples read right (all 3 digits)" in done.stdout
     assert touching.load(str(triples), "triples")["middle_w"].shape == (128, 10)
+
+
+def test_the_makers_refuse_more_pictures_than_their_seeds_keep_apart():
+    # Chunks of pictures are seeded by --seed and picture number: past these limits a run would silently
+    # redraw pictures of the other kind (touching maker) or of the next --seed (pair maker).
+    with pytest.raises(SystemExit, match="at most 50,000"):
+        make_touching_weights.main(["--pictures", "49500", "--held-out", "1000"])
+    with pytest.raises(SystemExit, match=r"between 1 and 1,000,000 \(more would reuse the pictures of --seed 3\)"):
+        make_pair_weights.main(["--pictures", "1000001", "--seed", "2"])
