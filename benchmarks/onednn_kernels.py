@@ -15,6 +15,7 @@ PyTorch is needed for --side torch only (pip install torch).
 """
 import argparse
 import collections
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -154,9 +155,13 @@ def main(argv=None):
         precision.session_config(args.precision)
     except ConfigError as e:  # bf16 where it cannot run
         raise SystemExit(f"error: {e}") from None
+    sides = SIDES if args.side == "both" else (args.side,)
+    if "torch" in sides and importlib.util.find_spec("torch") is None:
+        raise SystemExit("error: PyTorch is needed for its side of the comparison: pip install torch (CPU build), "
+                         "or --side tf for our loop alone")
     print(f"{args.model}, {args.precision}, {training.WARMUP_STEPS} + {args.steps} steps; processor "
           f"{precision.cpu_summary()}, {os.cpu_count()} cores")
-    for side in SIDES if args.side == "both" else (args.side,):
+    for side in sides:
         rate, rows = measure(args, side)
         print_table(f"{SIDE_NAMES[side]}: {rate:.1f} steps/s with the log on", rows, args.top)
     return 0
