@@ -28,6 +28,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks import bench_fc, bench_lenet5  # noqa: E402
+from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
 
@@ -94,22 +96,18 @@ def print_table(title, rows, top, out=print):
 
 def run_side(model, side, prec, steps, seed, optimizer):
     """Steps/s of one side's steps, in this process (the child): the same work as the benchmarks'."""
-    if model == "fc":
-        from benchmarks import bench_fc
-        from tfnotes import data as mnist_data
-        data = mnist_data.read_data_sets(one_hot=True, seed=seed)
+    if model == "lenet5":
+        args = bench_lenet5.build_parser().parse_args(["--steps", str(steps), "--seed", str(seed),
+                                                       "--optimizer", optimizer])
         if side == "tf":
-            return bench_fc.bench_tf(data, steps, training.WARMUP_STEPS, False, seed, prec)
-        return bench_fc.bench_torch(data, steps, training.WARMUP_STEPS, seed, 0, prec)
-    from benchmarks import bench_lenet5
-    args = bench_lenet5.build_parser().parse_args(["--steps", str(steps), "--seed", str(seed),
-                                                   "--optimizer", optimizer])
+            with tempfile.TemporaryDirectory(prefix="onednn_kernels_") as tmp:
+                return bench_lenet5.time_our_loop(args, tmp, prec)
+        train = mnist_data.read_data_sets(one_hot=False, seed=seed).train
+        return bench_lenet5.time_torch(args, train.images, train.labels, prec)
+    data = mnist_data.read_data_sets(one_hot=True, seed=seed)
     if side == "tf":
-        with tempfile.TemporaryDirectory(prefix="onednn_kernels_") as tmp:
-            return bench_lenet5.time_our_loop(args, tmp, prec)
-    from tfnotes import data as mnist_data
-    train = mnist_data.read_data_sets(one_hot=False, seed=seed).train
-    return bench_lenet5.time_torch(args, train.images, train.labels, prec)
+        return bench_fc.bench_tf(data, steps, training.WARMUP_STEPS, False, seed, prec)
+    return bench_fc.bench_torch(data, steps, training.WARMUP_STEPS, seed, 0, prec)
 
 
 def child_argv(args, side):
