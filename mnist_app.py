@@ -9,8 +9,8 @@ The course's three steps, each here under its own name:
   pre_pic(picture)      makes a photo look like an MNIST digit (tfnotes/pictures.py): EXIF orientation,
                         grey, ink polarity, background and lighting removed, specks and frames dropped,
                         crop, thin strokes thickened, longer side 20 px, centred by mass in 28x28;
-  restore_model(...)    rebuilds the network and restores its moving-average weights, once for all
-                        pictures (tfnotes/inference.py);
+  restore_model(...)    the course's graph (placeholder, forward(x, None), argmax) and a Saver of the
+                        moving-average weights, restored once for all pictures; the web page uses it too;
   application(args)     asks for or expands the pictures, predicts them in one batch and prints each.
 A picture may hold a whole number: its digits are found (tfnotes/segment.py), each goes through
 pre_pic's steps, and they are read left to right, lines top to bottom (tfnotes/digits.py).
@@ -22,8 +22,14 @@ import sys
 import numpy as np
 
 from tfnotes import digits, inference, pictures, segment, server
+from tfnotes.checkpoints import list_checkpoints, newest_first
 from tfnotes.errors import CheckpointMismatchError, ConfigError, ModelError, NoCheckpointError
 from tfnotes.models import MODELS
+from tfnotes.tfenv import tf
+
+import mnist_forward
+
+MOVING_AVERAGE_DECAY = 0.99  # the training's; restoring the averages reads only their names, not the decay
 
 
 def pre_pic(picture, name=None):
@@ -32,11 +38,28 @@ def pre_pic(picture, name=None):
 
 
 def restore_model(model="fc", model_dir=None):
-    """The trained network with its moving-average weights; ModelError (naming the fix) if it cannot load."""
-    try:
-        return inference.load_model(model, model_dir)
-    except (NoCheckpointError, CheckpointMismatchError, ValueError) as exc:
-        raise ModelError(str(exc)) from None
+    """The trained network `model` (fc, or lenet5) with the moving-average weights of its newest readable
+    checkpoint, as an inference.Model (predict, classify). NoCheckpointError or CheckpointMismatchError
+    with a message that names the fix."""
+    spec = MODELS[model]
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
+        y = spec.forward(x, False, None)   # mnist_forward.forward(x, None); with --model lenet5, LeNet-5's
+        preValue = tf.argmax(y, 1)
+        probabilities = tf.nn.softmax(y)   # how sure, for --top-k and for telling touching digits apart
+        variable_averages = tf.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY)
+        variables_to_restore = variable_averages.variables_to_restore()
+        saver = tf.train.Saver(variables_to_restore)
+        sess = tf.Session()   # kept open in the Model: one restore serves every picture
+        try:
+            model_dir = model_dir or spec.model_dir
+            for path, attempt in newest_first(list_checkpoints(model_dir), spec, model_dir):
+                with attempt:              # a damaged checkpoint is named, and the next older one tried
+                    saver.restore(sess, path)
+                    return inference.Model(sess, x, probabilities, preValue, path, spec)
+        except BaseException:              # no readable checkpoint, another network's, Ctrl-C: no session left
+            sess.close()
+            raise
 
 
 def ask_paths(ask=None):
@@ -50,10 +73,11 @@ def ask_paths(ask=None):
     return [ask("the path of test picture:").strip() for _ in range(int(answer))]
 
 
-def application(args, names):
-    """Predict every picture in `names` with one model load and one batch; print; return the exit code."""
+def application(args, names, course_lines=False):
+    """Predict every picture in `names` with one model load and one batch; print; return the exit code.
+    course_lines: print the lesson's answer line, "The prediction number is: N", for each picture."""
     items = digits.expand_inputs(names)
-    with restore_model(args.model, args.model_dir) as model:
+    with load(args.model, args.model_dir) as model:
         if args.single:   # the course's reading: the whole picture is one digit
             batch, entries, decoded = digits.prepare_all(items, bool(args.save_debug), pre_pic)
         else:             # every digit in the picture, left to right; the model helps split touching ones
@@ -66,6 +90,8 @@ def application(args, names):
     for result in found:
         if "error" in result:
             print(f"error: {result['error']}", file=sys.stderr)
+        elif course_lines and not args.json:
+            print(f"The prediction number is: {result.get('number', result.get('digit'))}")
         elif not args.json:
             print(digits.format_line(result))
     if args.save_debug:
@@ -74,10 +100,18 @@ def application(args, names):
     return 1 if any("error" in r for r in found) else 0
 
 
+def load(model, model_dir=None):
+    """restore_model(), with its errors as a ModelError (exit status 2)."""
+    try:
+        return restore_model(model, model_dir)
+    except (NoCheckpointError, CheckpointMismatchError) as exc:
+        raise ModelError(str(exc)) from None
+
+
 def serve(args):
     """--serve: the page and its API (tfnotes/server.py), the networks loaded once, until Ctrl-C."""
-    models = {args.model: restore_model(args.model, args.model_dir)}
-    models.update(server.trained_models(exclude=models))   # the page's model switch, when both are trained
+    models = {args.model: load(args.model, args.model_dir)}
+    models.update(server.trained_models(restore_model, exclude=models))   # the page's model switch
     with server.Predictor(models, args.model) as predictor, \
             server.make_server(predictor, args.host, args.port) as httpd:
         if not server.is_loopback(args.host):
@@ -132,7 +166,7 @@ def main(argv=None):
         print("\nno pictures given", file=sys.stderr)
         return 2
     try:
-        return application(args, names)
+        return application(args, names, course_lines=not args.images)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

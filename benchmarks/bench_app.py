@@ -20,11 +20,12 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import mnist_app  # noqa: E402
-from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import digits, inference  # noqa: E402
 from tfnotes.models import MODELS  # noqa: E402
+
+import mnist_app  # noqa: E402
+from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 
 TARGET_S = 10.0   # for 1000 pictures
 

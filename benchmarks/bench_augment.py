@@ -20,9 +20,10 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:          # run as a script: make the scripts and `tfnotes` importable
     sys.path.insert(0, ROOT)
 
+from tfnotes import training  # noqa: E402
+
 import mnist_backward  # noqa: E402  (the course's constants)
 from lenet5 import mnist_lenet5_backward  # noqa: E402
-from tfnotes import training  # noqa: E402
 
 SCRIPTS = {"fc": mnist_backward, "lenet5": mnist_lenet5_backward}
 
@@ -41,7 +42,7 @@ def steps_per_sec(script, steps, augmented):
         argv = ["--steps", str(steps + training.WARMUP_STEPS), "--model-dir", model_dir, "--log-every", "1000000",
                 "--save-every", "1000000", "--optimizer", "adam" if script is mnist_lenet5_backward else "gd"]
         args = training.parse_args(script.MODEL, vars(script), argv + (["--augment"] if augmented else []))
-        return training.train(script.MODEL, args, stream=io.StringIO())["steps_per_sec"]
+        return script.backward(args, stream=io.StringIO()).steps_per_sec
 
 
 def main(argv=None):

@@ -28,11 +28,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-import mnist_backward as mb  # noqa: E402  (the course's constants)
-from benchmarks import op_profile  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
+
+import mnist_backward as mb  # noqa: E402  (the course's constants)
+from benchmarks import op_profile  # noqa: E402
 
 HIDDEN = 500
 OURS, KERAS, TORCH = "tf (mnist_backward)", "keras model.fit", "pytorch eager"
@@ -51,13 +52,13 @@ def tf_flags(model_dir, steps, seed, prec, feed=False, steps_per_call=None):
 
 
 def bench_tf(data, steps, warmup, feed, seed, prec="fp32", steps_per_call=None):
-    """Steps/s of mnist_backward's own loop (train()), in a throw-away model folder."""
+    """Steps/s of mnist_backward's own loop (backward()), in a throw-away model folder."""
     with tempfile.TemporaryDirectory() as model_dir:
         args = training.parse_args(mb.MODEL, vars(mb), tf_flags(model_dir, steps + warmup, seed, prec, feed,
                                                                steps_per_call))
         with open(os.devnull, "w") as quiet:
-            result = training.train(mb.MODEL, args, stream=quiet)
-    return result["steps_per_sec"]
+            run = mb.backward(args, stream=quiet)
+    return run.steps_per_sec
 
 
 def bench_keras(data, steps, warmup, seed):
@@ -204,8 +205,8 @@ def main(argv=None):
         report(time_rounds(runs, args.rounds, prec), prec)
         if args.profile > 0:
             with tempfile.TemporaryDirectory() as model_dir:
-                profiles[prec] = op_profile.profile_steps(mb.MODEL, vars(mb), tf_flags(model_dir, 1, args.seed, prec,
-                                                                                       args.feed), args.profile)
+                profiles[prec] = op_profile.profile_steps(mb, tf_flags(model_dir, 1, args.seed, prec, args.feed),
+                                                          args.profile)
     if profiles:
         op_profile.print_profile(profiles)
     print(f"keras jit_compile (XLA): {getattr(bench_keras, 'jit_compile', '?')}; "

@@ -1,4 +1,4 @@
-"""LeNet-5 training speed: the shared training loop (tfnotes.training.train) against PyTorch eager.
+"""LeNet-5 training speed: the lesson's loop (mnist_lenet5_backward.backward) against PyTorch eager.
 
     python benchmarks/bench_lenet5.py                          # batch 100, gd, 60 timed steps, 2 rounds
     python benchmarks/bench_lenet5.py --optimizer adam --batch-size 50
@@ -32,12 +32,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks import op_profile  # noqa: E402
-from lenet5 import mnist_lenet5_backward as backward  # noqa: E402  (the course's LeNet-5 constants)
-from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
+
+from benchmarks import op_profile  # noqa: E402
+from lenet5 import mnist_lenet5_backward as backward  # noqa: E402  (the course's LeNet-5 constants)
+from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
 
 TARGET_RATIO = {"fp32": 1.0, "bf16": 1.8}  # our loop's steps/s over PyTorch eager's, in the same precision
 
@@ -66,10 +67,9 @@ def loop_flags(args, model_dir, prec):
 
 
 def time_our_loop(args, model_dir, prec="fp32"):
-    """Steps/s of the shared loop (tfnotes.training.train) on LeNet-5, warm-up steps left out (it measures them)."""
+    """Steps/s of the lesson's loop (backward()) on LeNet-5, warm-up steps left out (it measures them)."""
     targs = training.parse_args(backward.MODEL, vars(backward), loop_flags(args, model_dir, prec))
-    result = training.train(backward.MODEL, targs, stream=io.StringIO())
-    return result["steps_per_sec"]
+    return backward.backward(targs, stream=io.StringIO()).steps_per_sec
 
 
 def torch_lenet5(torch):
@@ -172,8 +172,7 @@ def main(argv=None):
                 continue
             compare(args, prec, train.images, train.labels, tmp)
             if args.profile > 0:
-                profiles[prec] = op_profile.profile_steps(backward.MODEL, vars(backward),
-                                                          loop_flags(args, tmp, prec), args.profile)
+                profiles[prec] = op_profile.profile_steps(backward, loop_flags(args, tmp, prec), args.profile)
     if profiles:
         op_profile.print_profile(profiles)
     return 0

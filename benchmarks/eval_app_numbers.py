@@ -26,10 +26,11 @@ if ROOT not in sys.path:          # run as a script: make `benchmarks` and `tfno
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks.realistic_numbers import make_number_set, render_number  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import digits, inference  # noqa: E402
 from tfnotes.models import MODELS  # noqa: E402
+
+from benchmarks.realistic_numbers import make_number_set, render_number  # noqa: E402
 
 
 def build_parser():

@@ -22,10 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import digits, inference  # noqa: E402
 from tfnotes.models import MODELS  # noqa: E402
+
+from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 
 SAMPLES_DIR = os.path.join(ROOT, "pic")
 

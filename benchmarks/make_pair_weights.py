@@ -29,6 +29,9 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
+from tfnotes import data, pictures, touching  # noqa: E402
+from tfnotes.tfenv import tf2  # noqa: E402
+
 from benchmarks.make_touching_weights import (  # noqa: E402
     CHUNK,
     as_shipped,
@@ -39,8 +42,6 @@ from benchmarks.make_touching_weights import (  # noqa: E402
     write_weights,
 )
 from benchmarks.realistic_numbers import make_number_set  # noqa: E402
-from tfnotes import data, pictures, touching  # noqa: E402
-from tfnotes.tfenv import tf2  # noqa: E402
 
 
 def build_parser():

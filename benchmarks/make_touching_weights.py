@@ -30,12 +30,13 @@ if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchma
 
 import numpy as np  # noqa: E402
 
-from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
-from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 from tfnotes import data, pictures, segment, touching  # noqa: E402
 from tfnotes.atomic import atomic_path  # noqa: E402
 from tfnotes.errors import ModelError  # noqa: E402
 from tfnotes.tfenv import tf2  # noqa: E402
+
+from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
+from benchmarks.realistic_numbers import make_number_set  # noqa: E402
 
 
 def build_parser():

@@ -28,10 +28,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import bench_fc, bench_lenet5  # noqa: E402
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
+
+from benchmarks import bench_fc, bench_lenet5  # noqa: E402
 
 SIDES = ("tf", "torch")
 SIDE_NAMES = {"tf": "our loop (TensorFlow)", "torch": "PyTorch eager"}

@@ -1,14 +1,16 @@
 """Where a training step's time goes: the time of each kind of op, from TensorFlow's own step trace.
 
 Used by bench_fc.py and bench_lenet5.py (--profile N): it builds the script's real training graph
-(tfnotes.training.build_graph, one step per call), runs a few untraced steps, then N traced ones, and
+(its backward(), for one step, one step per call), runs a few untraced steps, then N traced ones, and
 sums each op type's time per step. The op types are those that ran, after TensorFlow's rewrites:
 oneDNN's kernels show as _Mkl..., and the bf16 rewrite's conversions as Cast. Ops on two threads overlap,
 so the sum of op times is more than the wall time of a step.
 """
 import collections
+import io
+import tempfile
 
-from tfnotes import precision, training
+from tfnotes import training
 from tfnotes.tfenv import tf
 
 UNTRACED = 20  # steps first run without a trace: oneDNN builds and caches its kernels on the first ones
@@ -22,17 +24,20 @@ def op_type(node_stats):
     return label.split("=", 1)[1].split("(", 1)[0].strip()
 
 
-def profile_steps(spec, constants, argv, traced):
-    """{op type: ms per step} over `traced` traced training steps.
+def profile_steps(script, argv, traced):
+    """{op type: ms per step} over `traced` traced training steps of the training script `script`'s graph.
 
-    argv: the training script's flags (a --model-dir is needed; nothing is written there)."""
-    args = training.parse_args(spec, constants, list(argv) + ["--steps-per-call", "1"])
-    training.check_args(args)
-    graph, ops, init_feed, feed_fn = training.build_graph(spec, args, training.resolve_seed(args, {}))
+    argv: the script's flags. The graph is built by one step of backward() in a temporary folder, then run afresh.
+    """
+    with tempfile.TemporaryDirectory() as model_dir:
+        args = training.parse_args(script.MODEL, vars(script), list(argv) + ["--steps", "1", "--steps-per-call", "1",
+                                                                             "--model-dir", model_dir])
+        run = script.backward(args, stream=io.StringIO())
+    ops, feed_fn = run.ops, run.feed_fn
     feed = (lambda: feed_fn(sess)) if feed_fn else (lambda: None)  # --feed: each step's batch as feed_dict
     micros = collections.Counter()
-    with tf.Session(graph=graph, config=precision.session_config(args.precision)) as sess:
-        sess.run(ops["init"], init_feed)
+    with tf.Session(graph=run.graph, config=run.session_config) as sess:
+        sess.run(ops["init"], run.init_feed)
         for _ in range(UNTRACED):
             sess.run(ops["train_op"], feed())
         options = tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE)

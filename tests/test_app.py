@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-import mnist_app
-from benchmarks.realistic_digits import make_realistic_set
 from tfnotes import data, digits, pictures
 from tfnotes.errors import ImageError
+
+import mnist_app
+from benchmarks.realistic_digits import make_realistic_set
 
 
 # ---------------------------------------------------------------------------

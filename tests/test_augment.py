@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mnist_backward
 from tfnotes import augment, checkpoints, data, training
 from tfnotes.models import MODELS
 from tfnotes.tfenv import tf
+
+import mnist_backward
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +112,10 @@ def train(model_dir, *flags):
 
 
 def test_off_by_default(tmp_path):
-    args = training.parse_args(MODELS["fc"], vars(mnist_backward), ["--model-dir", str(tmp_path)])
+    args = training.parse_args(MODELS["fc"], vars(mnist_backward), ["--model-dir", str(tmp_path), "--steps", "1"])
     assert not args.augment and training.augment_knobs(args) is None
-    graph, _, _, _ = training.build_graph(MODELS["fc"], args, 1)
-    assert not [op for op in graph.get_operations() if "ImageProjectiveTransform" in op.type]
+    graph = mnist_backward.backward(args, stream=io.StringIO()).graph
+    assert graph.get_operations() and not [op for op in graph.get_operations() if "ImageProjectiveTransform" in op.type]
     assert training.run_config(MODELS["fc"], args, 1)["augment"] is None
 
 

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import mnist_backward
-import mnist_forward
-import mnist_test
 from tfnotes import checkpoints, evaluation, inference, training
 from tfnotes.errors import ConfigError, NoCheckpointError
 from tfnotes.models import MODELS
+
+import mnist_backward
+import mnist_forward
+import mnist_test
 
 LOSS_LINE = re.compile(r"After (\d+) training step\(s\), loss on training batch is (\d[0-9.eE+-]*?)\.? ")
 ACC_LINE = re.compile(r"After (\d+) training step\(s\), test accuracy = ([0-9.]+)")
@@ -195,16 +196,14 @@ def test_fresh_moves_the_old_run_aside(short_run, tmp_path, capsys):
 
 def test_vanished_checkpoint_is_skipped(short_run, monkeypatch, capsys):
     model_dir, _ = short_run
-    gone = str(model_dir / "mnist_model-77")  # listed, but deleted before it could be restored
-    real = checkpoints.list_checkpoints(str(model_dir))
-    monkeypatch.setattr(evaluation, "list_checkpoints", lambda d: [gone] + real)
-    evaluator = evaluation.Evaluator(MODELS["fc"], np.zeros((5, 784), np.float32), np.zeros(5, np.int64))
-    try:
-        step = evaluation.evaluate_new(evaluator, str(model_dir), {}, sys.stdout)
-    finally:
-        evaluator.close()
-    assert step == checkpoints.checkpoint_step(real[0])
-    assert "deleted before it could be read" in capsys.readouterr().out
+    gone = str(model_dir / "mnist_model-777")  # listed, but deleted before it could be restored
+    real = checkpoints.checkpoint_paths
+    monkeypatch.setattr(evaluation, "checkpoint_paths", lambda state, folder: [gone] + real(state, folder))
+    assert mnist_test.main(["--once", "--no-report", "--model-dir", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    (step, _), = ACC_LINE.findall(out)
+    assert int(step) == checkpoints.checkpoint_step(checkpoints.list_checkpoints(str(model_dir))[0])
+    assert "mnist_model-777 was deleted before it could be read" in out
 
 
 # ---------------------------------------------------------------------------------------------------------

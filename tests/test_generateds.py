@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mnist_generateds as g
 from tfnotes import data as mnist_data
 from tfnotes import pictures, records
 from tfnotes.errors import DataError
+
+import mnist_generateds as g
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = "t10k-labels-idx1-ubyte"   # the smallest MNIST file, for tests that damage or download one

@@ -74,9 +74,10 @@ ACCURACY_LINE = re.compile(r"After (\d+) training step\(s\), test accuracy = ([0
 
 
 def test_spec_defaults_and_model_dir(root):
-    from lenet5 import mnist_lenet5_backward as backward
     from tfnotes import training
     from tfnotes.models import get_spec
+
+    from lenet5 import mnist_lenet5_backward as backward
     spec = get_spec("lenet5")  # how the app finds the network
     assert spec.name == "lenet5" and backward.MODEL is spec
     assert spec.model_dir == str(root / "lenet5" / "model") == backward.MODEL_SAVE_PATH

@@ -4,6 +4,7 @@ Progress lines, summaries and checkpoints stay on their steps, a stop requested 
 step that resumes exactly, and the loop is used only where it gives the plain steps' numbers.
 """
 import argparse
+import io
 import re
 import signal
 
@@ -11,11 +12,12 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import mnist_backward
-from lenet5 import mnist_lenet5_backward
 from tfnotes import checkpoints, training
 from tfnotes.errors import ConfigError
 from tfnotes.models import MODELS
+
+import mnist_backward
+from lenet5 import mnist_lenet5_backward
 
 LOSS_LINE = re.compile(r"After (\d+) training step\(s\), loss on training batch is (\d[0-9.eE+-]*?)\.? ")
 
@@ -61,20 +63,20 @@ def test_plain_steps_ahead_stops_before_each_shown_step_and_at_each_checkpoint()
     assert ahead(120, args, 100) == 9       # 121..129; the last step (130) shows values
 
 
-def test_loop_only_where_it_gives_the_same_numbers():
-    def per_call(model, constants, *flags):
-        args = training.parse_args(MODELS[model], vars(constants), list(flags))
-        graph, ops, _, _ = training.build_graph(MODELS[model], args, 1)
-        return ops["steps_per_call"], sorted(v.op.name for v in ops["var_list"]), graph
+def test_loop_only_where_it_gives_the_same_numbers(tmp_path):
+    def per_call(script, *flags):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        args = training.parse_args(script.MODEL, vars(script), ["--steps", "1", "--model-dir", str(folder), *flags])
+        run = script.backward(args, stream=io.StringIO())
+        return run.steps_per_call, sorted(v.op.name for v in run.graph.get_collection("variables")), run
 
-    spc, names, graph = per_call("fc", mnist_backward)
-    assert spc == training.STEPS_PER_CALL
-    with graph.as_default():  # the loop made no variable of its own: checkpoints are as before
-        assert sorted(v.op.name for v in tf.global_variables()) == names
-    assert per_call("fc", mnist_backward, "--feed")[0] == 1
-    assert per_call("fc", mnist_backward, "--steps-per-call", "7")[0] == 7
-    assert per_call("lenet5", mnist_lenet5_backward)[0] == 1  # dropout draws numbers: a loop would draw others
-    assert per_call("lenet5", mnist_lenet5_backward, "--steps-per-call", "3")[0] == 3
+    spc, names, run = per_call(mnist_backward)
+    assert spc == training.STEPS_PER_CALL and "multi_step" in run.ops
+    assert names == per_call(mnist_backward, "--steps-per-call", "1")[1]  # the loop made no variable of its own
+    assert per_call(mnist_backward, "--feed")[0] == 1
+    assert per_call(mnist_backward, "--steps-per-call", "7")[0] == 7
+    assert per_call(mnist_lenet5_backward)[0] == 1  # dropout draws numbers: a loop would draw others
+    assert per_call(mnist_lenet5_backward, "--steps-per-call", "3")[0] == 3
     for flags in (["--feed", "--steps-per-call", "2"], ["--steps-per-call", "0"]):
         with pytest.raises(ConfigError, match="--steps-per-call"):
             training.check_args(training.parse_args(MODELS["fc"], vars(mnist_backward), flags))

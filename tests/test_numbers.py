@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from tfnotes import data, digits, inference, pictures, segment
+from tfnotes.errors import ImageError
+
 import mnist_app
 from benchmarks.realistic_digits import make_realistic_set
 from benchmarks.realistic_numbers import make_number_set, render_number
-from tfnotes import data, digits, inference, pictures, segment
-from tfnotes.errors import ImageError
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,20 @@
 The bf16 runs are skipped, with the reason, on a processor without AVX512_BF16 or AMX-BF16; on one that
 has them they always run (also under CI=true). The GPU path cannot be run here: only its config is checked.
 """
+import io
 import re
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import mnist_backward
-import mnist_test
-from benchmarks import onednn_kernels, op_profile
 from tfnotes import checkpoints, inference, precision, training
 from tfnotes.errors import ConfigError
 from tfnotes.models import MODELS
+
+import mnist_backward
+import mnist_test
+from benchmarks import onednn_kernels, op_profile
 
 LOSS_LINE = re.compile(r"After (\d+) training step\(s\), loss on training batch is (\d[0-9.eE+-]*?)\.? ")
 ACC_LINE = re.compile(r"After (\d+) training step\(s\), test accuracy = ([0-9.]+)")
@@ -101,11 +103,13 @@ def test_bf16_is_refused_without_cpuinfo_or_with_onednn_off(monkeypatch):
 # ---------------------------------------------------------------------------------------------------------
 
 @needs_bf16
-def test_bf16_rewrites_the_products_and_keeps_the_updates_float32():
-    args = training.parse_args(MODELS["fc"], vars(mnist_backward), ["--precision", "bf16", "--steps-per-call", "3"])
-    graph, ops, init_feed, _ = training.build_graph(MODELS["fc"], args, 1)
-    with tf.Session(graph=graph, config=precision.session_config("bf16")) as sess:
-        sess.run(ops["init"], init_feed)
+def test_bf16_rewrites_the_products_and_keeps_the_updates_float32(tmp_path):
+    args = training.parse_args(MODELS["fc"], vars(mnist_backward), ["--precision", "bf16", "--steps-per-call", "3",
+                                                                   "--steps", "1", "--model-dir", str(tmp_path)])
+    run = mnist_backward.backward(args, stream=io.StringIO())
+    ops = run.ops
+    with tf.Session(graph=run.graph, config=precision.session_config("bf16")) as sess:
+        sess.run(ops["init"], run.init_feed)
         for fetch, feed in ((ops["train_op"], None), (ops["multi_step"], {ops["multi_steps"]: 2})):
             meta = tf.RunMetadata()
             sess.run(fetch, feed, options=tf.RunOptions(output_partition_graphs=True), run_metadata=meta)
@@ -114,7 +118,8 @@ def test_bf16_rewrites_the_products_and_keeps_the_updates_float32():
             assert any("MatMul" in n.op for n in bf16)  # the rewrite ran, in the plain step and in the loop
             updates = [n.name for n in bf16 if "ExponentialMovingAverage" in n.name or "GradientDescent" in n.name]
             assert not updates  # weights, their updates and the moving averages stay float32
-        assert {v.dtype.base_dtype for v in ops["var_list"]} == {tf.float32, tf.int64}  # int64: the global step
+        variables = run.graph.get_collection("variables")
+        assert {v.dtype.base_dtype for v in variables} == {tf.float32, tf.int64}  # int64: the global step
 
 
 @needs_bf16
@@ -172,7 +177,7 @@ def test_op_type_reads_the_kernel_from_a_trace_label():
 
 
 def test_op_profile_times_the_matrix_products_of_a_real_step(tmp_path):
-    prof = op_profile.profile_steps(MODELS["fc"], vars(mnist_backward), ["--model-dir", str(tmp_path)], 2)
+    prof = op_profile.profile_steps(mnist_backward, ["--model-dir", str(tmp_path)], 2)
     products = {name: ms for name, ms in prof.items() if "MatMul" in name}
     assert products and all(ms > 0 for ms in products.values())  # forward and backward products were traced
     assert sum(prof.values()) > sum(products.values())  # and the other ops beside them

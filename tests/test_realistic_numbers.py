@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfnotes import data
+
 from benchmarks import realistic_numbers
 from benchmarks.realistic_numbers import make_number_set, render_number
-from tfnotes import data
 
 COUNT = 30
 

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfnotes import data, export, inference
+from tfnotes.report import confusion_matrix, per_class, worst_mistakes
+from tfnotes.tfenv import tf2
+
 import mnist_backward
 import mnist_export
 import mnist_test
 from lenet5 import mnist_lenet5_backward, mnist_lenet5_test
-from tfnotes import data, export, inference
-from tfnotes.report import confusion_matrix, per_class, worst_mistakes
-from tfnotes.tfenv import tf2
 
 ACC_LINE = re.compile(r"After (\d+) training step\(s\), test accuracy = ([0-9.]+)")
 REPORT = ("confusion_matrix.png", "mistakes.png", "per_class.csv")

@@ -6,12 +6,13 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import make_pair_weights, make_touching_weights
-from benchmarks.make_touching_weights import groups_in
-from benchmarks.realistic_numbers import render_number
 from tfnotes import data, digits, touching
 from tfnotes.errors import ModelError
 from tfnotes.tfenv import tf
+
+from benchmarks import make_pair_weights, make_touching_weights
+from benchmarks.make_touching_weights import groups_in
+from benchmarks.realistic_numbers import render_number
 
 PAIRS_READ = 0.8     # share of test-digit pairs the shipped pair network must read right (both digits)
 TRIPLES_READ = 0.55  # share of test-digit chains of three the shipped triple network must read right (all three)

@@ -25,9 +25,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mnist_app
 from tfnotes import digits, inference, server, touching
 from tfnotes.errors import ConfigError, ModelError
+
+import mnist_app
 
 try:
     from selenium import webdriver

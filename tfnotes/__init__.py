@@ -1,8 +1,8 @@
 """The library under the course's scripts.
 
 The lesson scripts at the top of the repository (mnist_backward.py, mnist_test.py, mnist_app.py,
-mnist_generateds.py, lenet5/, ...) stay short and readable; what they share lives here, one
-responsibility per module:
+mnist_generateds.py, lenet5/, ...) hold the course's recipe and stay short and readable; what the course
+lacked, and what the scripts share, lives here, one responsibility per module:
 
     errors       typed exceptions with messages that say what to do
     atomic       atomic file writes (temporary file, then rename)
@@ -19,10 +19,11 @@ responsibility per module:
     checkpoints  checkpoints, the status file and the model folder
     inference    restore a checkpoint and predict
     progress     progress lines and Ctrl-C handling for long runs
-    training     the one training loop every model uses
+    training     what the lessons' backward() adds to the course's recipe (Run): batches in the graph, resume,
+                 progress, summaries, Ctrl-C, several steps per call
     augment      --augment: training images varied inside the graph (rotation, scale, shift, pen width)
     precision    bfloat16 where the processor has it (--precision)
-    evaluation   test-set accuracy of each new checkpoint, history CSV and PNG
+    evaluation   what the lessons' test() adds (Watch): each new checkpoint once, history CSV and PNG
     report       what the model gets wrong: confusion matrix, mistakes, per-class CSV
     export       SavedModel and TFLite export (mnist_export.py)
 

@@ -10,7 +10,7 @@ import socket
 import sys
 
 from tfnotes.atomic import atomic_write_text
-from tfnotes.errors import CheckpointMismatchError, TrainingError
+from tfnotes.errors import CheckpointMismatchError, NoCheckpointError, TrainingError, UnreadableCheckpoints
 from tfnotes.tfenv import tf
 
 STATUS_FILE = "train_status.json"
@@ -33,18 +33,23 @@ def _files_present(path):
         return False
 
 
-def list_checkpoints(model_dir):
-    """Complete checkpoints in model_dir, newest first.
+def get_checkpoint_state(model_dir):
+    """tf.train.get_checkpoint_state(model_dir), the Saver's `checkpoint` file; None when there is none, and
+    also (with a warning naming it) when that file is damaged."""
+    try:
+        return tf.train.get_checkpoint_state(model_dir)
+    except (ValueError, UnicodeDecodeError, tf.errors.OpError) as e:
+        print(f"warning: cannot read {os.path.join(model_dir, 'checkpoint')}: {e}", file=sys.stderr)
+        return None
+
+
+def checkpoint_paths(state, model_dir):
+    """The complete checkpoints a CheckpointState lists (None: none), newest first.
 
     Only what the Saver's `checkpoint` file lists counts: the Saver rewrites that file (atomically)
     after a checkpoint's data and index are fully written, so a save cut short by SIGKILL is never
     listed. Files that have meanwhile disappeared are left out.
     """
-    try:
-        state = tf.train.get_checkpoint_state(model_dir)
-    except Exception as e:  # a damaged `checkpoint` file: say so rather than crash
-        print(f"warning: cannot read {os.path.join(model_dir, 'checkpoint')}: {e}", file=sys.stderr)
-        return []
     if state is None:
         return []
     paths = list(state.all_model_checkpoint_paths)
@@ -54,6 +59,10 @@ def list_checkpoints(model_dir):
     paths = [p for p in paths if checkpoint_step(p) is not None and _files_present(p)]
     return sorted(paths, key=checkpoint_step, reverse=True)
 
+
+def list_checkpoints(model_dir):
+    """Complete checkpoints in model_dir, newest first (see checkpoint_paths)."""
+    return checkpoint_paths(get_checkpoint_state(model_dir), model_dir)
 
 
 def read_status(model_dir):
@@ -138,21 +147,90 @@ class CheckpointVanished(Exception):
     """The checkpoint's files disappeared (the Saver deleted an old one) between listing and restoring."""
 
 
+class DamagedCheckpoint(Exception):
+    """A checkpoint whose files exist but cannot be read (truncated, corrupted, a data file missing)."""
+
+
+def restore_error(path, error, spec):
+    """The exception that says why saver.restore(sess, path) failed with `error` (a TensorFlow error).
+
+    CheckpointVanished: its files are gone. DamagedCheckpoint: they are there but unreadable.
+    CheckpointMismatchError: it is readable but holds another network's variables.
+    """
+    if not os.path.exists(path + ".index"):  # (Saver.restore raises ValueError for a missing checkpoint)
+        return CheckpointVanished(path)
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines() if line.strip()]
+    # TensorFlow's message ends with the reason, then the node: "... Read less bytes than requested / [[{{node ...".
+    reason = next((line for line in reversed(lines) if not line.startswith("[[")), type(error).__name__)
+    mismatch = (isinstance(error, tf.errors.NotFoundError) and "not found in checkpoint" in reason) or \
+        isinstance(error, tf.errors.InvalidArgumentError) and "shape" in reason.lower()
+    if not mismatch:
+        return DamagedCheckpoint(f"{path} is damaged ({reason})")
+    return CheckpointMismatchError(
+        f"{path} cannot be restored into the {spec.name} model ({reason}). It was written by another network: "
+        f"train this model with {spec.train_command} (--fresh to start afresh).")
+
+
 def restore(saver, sess, path, spec):
-    """saver.restore with clear errors: CheckpointVanished if the files are gone, CheckpointMismatchError otherwise."""
+    """saver.restore with clear errors: CheckpointVanished, DamagedCheckpoint or CheckpointMismatchError."""
     try:
         with sess.graph.as_default():  # outside it, TF2's Saver.restore would run eagerly
             saver.restore(sess, path)
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, tf.errors.InvalidArgumentError, ValueError) as e:
-        if not os.path.exists(path + ".index"):  # (Saver.restore raises ValueError for a missing checkpoint)
-            raise CheckpointVanished(path) from None
-        reason = str(getattr(e, "message", e)).splitlines()[0]
-        raise CheckpointMismatchError(
-            f"{path} cannot be restored into the {spec.name} model ({reason}). It was written by another network "
-            f"or is damaged: train this model with {spec.train_command} (--fresh to start afresh).") from None
+    except (tf.errors.OpError, ValueError) as e:
+        raise restore_error(path, e, spec) from None
 
 
-def no_checkpoint_message(spec, model_dir):
+class Attempt:
+    """`with attempt: saver.restore(sess, path) ...`: a checkpoint deleted or damaged meanwhile is reported and
+    the block is skipped (the caller goes on to an older one); another network's checkpoint raises
+    CheckpointMismatchError. Made by newest_first()."""
+
+    def __init__(self, path, spec, tried, stream):
+        self.path, self.spec, self.tried, self.stream = path, spec, tried, stream
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is None:
+            if self.tried:
+                print(f"warning: using the checkpoint of step {checkpoint_step(self.path)} ({self.path}), the newest "
+                      "readable one", file=self.stream)
+            return False
+        if not isinstance(error, (tf.errors.OpError, ValueError, CheckpointVanished, DamagedCheckpoint)):
+            return False
+        if not isinstance(error, (CheckpointVanished, DamagedCheckpoint)):
+            error = restore_error(self.path, error, self.spec)
+        if isinstance(error, CheckpointMismatchError):
+            raise error from None
+        if isinstance(error, DamagedCheckpoint):
+            print(f"warning: {error}; trying an older checkpoint", file=self.stream)
+        else:
+            print(f"note: {self.path} was deleted before it could be read; trying an older checkpoint",
+                  file=self.stream)
+        self.tried.append(self.path)
+        return True
+
+
+def newest_first(paths, spec, model_dir, stream=None, required=True):
+    """(path, attempt) for each checkpoint in `paths` (newest first): restore inside `with attempt:`, and stop
+    at the first that works. A damaged or vanished one is reported and the next older one follows.
+
+    When none could be restored: NoCheckpointError naming the folder and the training command (required),
+    or nothing more (not required: the caller starts afresh).
+    """
+    stream = stream or sys.stderr
+    tried = []
+    for path in paths:
+        yield path, Attempt(path, spec, tried, stream)
+    if required and tried:
+        raise UnreadableCheckpoints(no_checkpoint_message(spec, model_dir, "no readable checkpoint") +
+                                    f"; the {len(tried)} there cannot be read (named above)")
+    if required:
+        raise NoCheckpointError(no_checkpoint_message(spec, model_dir))
+
+
+def no_checkpoint_message(spec, model_dir, what=None):
     own = os.path.abspath(model_dir) == os.path.abspath(spec.model_dir)
     where = "" if own else f" --model-dir {model_dir}"
-    return f"no checkpoint in {model_dir}: run training first ({spec.train_command}{where})"
+    return f"{what or 'no checkpoint'} in {model_dir}: run training first ({spec.train_command}{where})"

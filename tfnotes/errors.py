@@ -47,6 +47,12 @@ class NoCheckpointError(CourseError, FileNotFoundError):
     """No usable checkpoint in a model folder."""
 
 
+class UnreadableCheckpoints(NoCheckpointError):
+    """Checkpoints are there, but every one of them is damaged (each is named in a warning before)."""
+
+    exit_code = 2
+
+
 class CheckpointMismatchError(CourseError, ValueError):
     """A checkpoint that exists but does not restore into the network (another model, or damaged)."""
 

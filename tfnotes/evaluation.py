@@ -1,7 +1,9 @@
-"""Evaluation: the test-set accuracy of each new checkpoint, its history as CSV and PNG.
+"""What the course's test lacked, for every lesson's test(): flags, the polling policy, history and report.
 
-One graph and session restore each checkpoint's moving-average weights in turn; follow() polls a
-model folder beside a running training and stops by itself when the training has finished.
+The course's evaluation itself (the graph with forward(x, None), the moving-average Saver, the accuracy
+op, and the loop that restores each new checkpoint and prints its accuracy) is written out in each test
+script's test(). Watch adds the policy around that loop (each checkpoint once, damaged ones skipped, an
+end when the training has finished), the history test_accuracy.csv and .png, and the report.
 """
 import argparse
 import csv
@@ -14,22 +16,20 @@ import time
 import numpy as np
 from matplotlib.figure import Figure  # a bare Figure draws with Agg: no window, no pyplot state
 
-from tfnotes import data
 from tfnotes.atomic import atomic_path, atomic_write_text
 from tfnotes.checkpoints import (
-    CheckpointVanished,
+    checkpoint_paths,
     checkpoint_step,
     list_checkpoints,
+    newest_first,
     no_checkpoint_message,
     read_status,
-    restore,
     training_alive,
 )
 from tfnotes.errors import ConfigError, NoCheckpointError
-from tfnotes.inference import build_inference, predict_batches
-from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS, session_config
+from tfnotes.inference import EVAL_BATCH
+from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS
 from tfnotes.report import write_report
-from tfnotes.tfenv import tf
 
 TEST_INTERVAL_SECS = 5
 TIMEOUT_SECS = 600        # give up after this long without a new checkpoint
@@ -37,29 +37,15 @@ HISTORY_CSV = "test_accuracy.csv"
 HISTORY_PNG = "test_accuracy.png"
 
 
-class Evaluator:
-    """One graph and session, restored from each checkpoint in turn, scoring the test set."""
-
-    def __init__(self, spec, images, labels, precision=DEFAULT):
-        self.spec = spec
-        self.images, self.labels = images, np.asarray(labels).reshape(-1)
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            self.x, logits, self.saver = build_inference(spec)
-            self.probs = tf.nn.softmax(logits)
-        self.graph.finalize()
-        self.sess = tf.Session(graph=self.graph, config=session_config(precision))
-
-    def probabilities(self, checkpoint_path):
-        """Probabilities [N, 10] of the test images under the checkpoint's moving-average weights."""
-        restore(self.saver, self.sess, checkpoint_path, self.spec)
-        return predict_batches(self.sess, self.x, self.probs, self.images)
-
-    def accuracy(self, checkpoint_path):
-        return float(np.mean(self.probabilities(checkpoint_path).argmax(1) == self.labels))
-
-    def close(self):
-        self.sess.close()
+def run_in_batches(sess, fetches, feed, batch=EVAL_BATCH):
+    """sess.run(fetches, feed) over the fed arrays in slices of `batch` rows, which bounds the memory of bigger
+    networks. A scalar fetch (an accuracy) comes back as the mean over all rows, weighted by slice; a batched one
+    (probabilities) concatenated."""
+    n = len(next(iter(feed.values())))
+    parts = [sess.run(fetches, {k: v[i:i + batch] for k, v in feed.items()}) for i in range(0, n, batch)]
+    sizes = [min(batch, n - i) for i in range(0, n, batch)]
+    return [float(np.dot([p[k] for p in parts], sizes) / n) if np.ndim(parts[0][k]) == 0
+            else np.concatenate([p[k] for p in parts]) for k in range(len(fetches))]
 
 
 def read_history(model_dir):
@@ -110,37 +96,6 @@ def plot_history(model_dir, rows):
         fig.savefig(tmp, format="png")
 
 
-def evaluate_new(evaluator, model_dir, done, stream, report=True):
-    """Evaluate the newest checkpoint not yet in `done` ({step: file time}); returns its step, or None.
-
-    Only the newest checkpoint is ever evaluated, so the report files (report=True: confusion matrix,
-    mistakes, per-class CSV) always belong to the newest evaluated one. A checkpoint that the Saver
-    deletes between listing and restoring is skipped (the next poll finds a newer one).
-    """
-    for path in list_checkpoints(model_dir):
-        step = checkpoint_step(path)
-        try:  # the file time tells a checkpoint from one of the same step written by a later (--fresh) run
-            stamp = os.path.getmtime(path + ".index")
-        except OSError:
-            stamp = None
-        if step in done and done[step] == stamp:
-            return None
-        try:
-            probs = evaluator.probabilities(path)
-        except CheckpointVanished:
-            print(f"note: checkpoint {path} was deleted before it could be read; skipping it", file=stream)
-            continue
-        done[step] = stamp
-        acc = float(np.mean(probs.argmax(1) == evaluator.labels))
-        print(f"After {step} training step(s), test accuracy = {acc:g}", file=stream)
-        stream.flush()
-        record(model_dir, step, acc, path)
-        if report:
-            write_report(model_dir, step, evaluator.images, evaluator.labels, probs)
-        return step
-    return None
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Following a training run
 # ---------------------------------------------------------------------------------------------------------
@@ -161,11 +116,6 @@ def build_parser(spec):
     return p
 
 
-def load_test_set(data_dir):
-    test = data.read_data_sets(data_dir, one_hot=False).test
-    return test.images, test.labels
-
-
 def finished_and_seen(model_dir, done):
     """The final step if the run in model_dir has finished and its last checkpoint has been evaluated."""
     status = read_status(model_dir)
@@ -173,28 +123,86 @@ def finished_and_seen(model_dir, done):
     return step if status.get("status") == "finished" and step in done else None
 
 
-def follow(evaluator, args, stream):
-    """Poll model_dir, evaluating each new checkpoint once, until the run finishes or --timeout passes."""
-    done, last_new, told = {}, time.monotonic(), None
-    while True:
-        if evaluate_new(evaluator, args.model_dir, done, stream, args.report) is not None:
-            last_new = time.monotonic()
+class Watch:
+    """What the course's test loop lacked, around it: the newest checkpoint is tested once, a damaged one is
+    skipped for an older one, the loop ends when the training has finished (or --once, or --timeout), and each
+    result goes to the history (test_accuracy.csv and .png) and the report (confusion matrix, mistakes).
+
+        watch = Watch(spec, args, mnist.test)            NoCheckpointError if there is none and no training runs
+        while watch.go_on():                             sleeps --interval s between looks
+            ckpt = checkpoints.get_checkpoint_state(model_dir)
+            for path, attempt in watch.untested(ckpt):   the newest checkpoint not tested yet (then older ones)
+                with attempt:                            a damaged or deleted one: reported, the next is tried
+                    saver.restore(sess, path) ...
+                    watch.record(path, accuracy, probabilities)
+                    break
+    """
+
+    def __init__(self, spec, args, test_set, stream=None):
+        self.spec, self.args, self.test_set, self.stream = spec, args, test_set, stream or sys.stdout
+        self.done, self.skipped = {}, set()   # {step: file time} tested; (path, file time) found damaged
+        self.looks, self.last_new, self.told, self.exit_code = 0, time.monotonic(), None, 0
         status = read_status(args.model_dir)
-        if status.get("status") in ("interrupted", "failed") and told != status.get("updated"):
-            told = status.get("updated")  # said once per stop: the user may resume it
+        if not list_checkpoints(args.model_dir):
+            if args.once or not training_alive(status):
+                raise NoCheckpointError(no_checkpoint_message(spec, args.model_dir))
+            print(f"waiting for the first checkpoint of the training running as pid {status['pid']}", file=self.stream)
+
+    def go_on(self):
+        """Whether to look (again): the first time; then, without --once, until the training has finished and
+        its last checkpoint is tested, or --timeout passes without a new one. Sleeps --interval s in between."""
+        self.looks += 1
+        if self.looks == 1:
+            return True
+        if self.args.once:
+            return False
+        status = read_status(self.args.model_dir)
+        if status.get("status") in ("interrupted", "failed") and self.told != status.get("updated"):
+            self.told = status.get("updated")  # said once per stop: the user may resume it
             print(f"the training is {status['status']} at step {status.get('step')}; waiting up to "
-                  f"{args.timeout:g} s for it to resume (--timeout)", file=stream)
-        final = finished_and_seen(args.model_dir, done)
+                  f"{self.args.timeout:g} s for it to resume (--timeout)", file=self.stream)
+        final = finished_and_seen(self.args.model_dir, self.done)
         if final is not None:
-            history = os.path.join(args.model_dir, HISTORY_CSV)
-            print(f"training finished at step {final}; test accuracy history in {history}", file=stream)
-            return 0
-        if time.monotonic() - last_new > args.timeout:
-            print(f"no new checkpoint for {args.timeout:g} s; stopping (--timeout)", file=stream)
-            return 0 if done else 1
-        time.sleep(args.interval)
+            history = os.path.join(self.args.model_dir, HISTORY_CSV)
+            print(f"training finished at step {final}; test accuracy history in {history}", file=self.stream)
+            return False
+        if time.monotonic() - self.last_new > self.args.timeout:
+            print(f"no new checkpoint for {self.args.timeout:g} s; stopping (--timeout)", file=self.stream)
+            self.exit_code = 0 if self.done else 1
+            return False
+        time.sleep(self.args.interval)
+        return True
+
+    def untested(self, ckpt):
+        """(path, attempt) pairs: the newest checkpoint that `ckpt` (a CheckpointState, or None) lists, unless it
+        was tested already, then the older untested ones, for the caller to stop at the first it can read.
+        With --once, NoCheckpointError when none could be read."""
+        paths = []
+        for path in checkpoint_paths(ckpt, self.args.model_dir):
+            stamp = _file_time(path)  # tells a checkpoint from one of the same step written by a later (--fresh) run
+            if self.done.get(checkpoint_step(path), -1) == stamp:
+                break
+            if (path, stamp) not in self.skipped:
+                paths.append(path)
+        for path, attempt in newest_first(paths, self.spec, self.args.model_dir, self.stream, self.args.once):
+            yield path, attempt
+            if checkpoint_step(path) not in self.done:  # the caller went on: this one could not be read
+                self.skipped.add((path, _file_time(path)))
+
+    def record(self, path, accuracy, probabilities):
+        """The tested checkpoint's result into the history CSV and plot, and (unless --no-report) the report."""
+        step = checkpoint_step(path)
+        self.done[step], self.last_new = _file_time(path), time.monotonic()
+        record(self.args.model_dir, step, accuracy, path)
+        if self.args.report:
+            write_report(self.args.model_dir, step, self.test_set.images, self.test_set.labels, probabilities)
 
 
+def _file_time(path):
+    try:
+        return os.path.getmtime(path + ".index")
+    except OSError:
+        return None
 
 
 def parse_args(spec, argv=None):
@@ -204,27 +212,3 @@ def parse_args(spec, argv=None):
     if args.interval <= 0 or args.timeout < 0:
         raise ConfigError("--interval must be positive and --timeout >= 0")
     return args
-
-
-def evaluate(spec, args, stream=None):
-    """Evaluate the newest checkpoint (--once) or follow the training; returns the exit code (0 or 1).
-
-    Raises NoCheckpointError, DataError or CheckpointMismatchError with a message for the user.
-    """
-    stream = stream or sys.stdout
-    session_config(args.precision)  # refuses bf16 where it cannot run, before anything else
-    status = read_status(args.model_dir)
-    if not list_checkpoints(args.model_dir):
-        if args.once or not training_alive(status):
-            raise NoCheckpointError(no_checkpoint_message(spec, args.model_dir))
-        print(f"waiting for the first checkpoint of the training running as pid {status['pid']}", file=stream)
-    images, labels = load_test_set(args.data_dir)
-    evaluator = Evaluator(spec, images, labels, args.precision)
-    try:
-        if not args.once:
-            return follow(evaluator, args, stream)
-        if evaluate_new(evaluator, args.model_dir, {}, stream, args.report) is None:
-            raise NoCheckpointError(no_checkpoint_message(spec, args.model_dir))
-        return 0
-    finally:
-        evaluator.close()

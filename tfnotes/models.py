@@ -1,22 +1,24 @@
 """The model registry: each network the scripts can train, evaluate and use, by name.
 
-MODELS maps a name to a ModelSpec: the graph builder and the model's default folder. A model
-differs from another only here and in its script's constants; the training loop, the evaluation
-and the app are the same for all.
+MODELS maps a name to a ModelSpec: the graph builder and the model's default folder. A model differs
+from another only here, in its scripts' forward() call and in their constants; what the library adds to
+the lessons (tfnotes.training.Run, tfnotes.evaluation.Watch) and the app are the same for all.
 """
 import collections
 import os
 
+from tfnotes.tfenv import tf
+
 import mnist_forward
 from lenet5 import mnist_lenet5_forward as lenet
-from tfnotes.tfenv import tf
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-ModelSpec = collections.namedtuple("ModelSpec", "name build_logits model_dir train_command test_command")
-ModelSpec.__doc__ = """How a network plugs into the shared training, evaluation and inference code.
+ModelSpec = collections.namedtuple("ModelSpec", "name forward model_dir train_command test_command")
+ModelSpec.__doc__ = """How a network plugs into the app, the web page, the export and the library's messages.
 
-build_logits(x, train, regularizer) -> logits [N, 10], for x float32 [N, 784] in [0, 1];
+forward(x, train, regularizer) -> logits [N, 10], for x float32 [N, 784] in [0, 1] (the lesson's
+  forward(), with the images reshaped where the network needs it);
 model_dir: the absolute default folder of its checkpoints;
 train_command / test_command: the scripts' commands, shown to the user in messages."""
 
@@ -27,7 +29,7 @@ def fc_logits(x, train, regularizer):
 
 
 def lenet5_logits(x, train, regularizer):
-    """The loop hands over flat images [N, 784]; the convolutions need them as [N, 28, 28, 1]."""
+    """The app hands over flat images [N, 784]; the convolutions need them as [N, 28, 28, 1]."""
     images = tf.reshape(x, [-1, lenet.IMAGE_SIZE, lenet.IMAGE_SIZE, lenet.NUM_CHANNELS])
     return lenet.forward(images, train, regularizer)
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from tfnotes import digits, inference, pictures
+from tfnotes import digits, pictures
 from tfnotes.errors import ConfigError, CourseError, ImageError, ModelError
 from tfnotes.models import MODELS
 
@@ -42,17 +42,18 @@ IDLE_TIMEOUT_S = 30                  # a kept-alive connection left idle this lo
 CLOSE_WAIT_S = 10                    # close() waits at most this long for predictions still running
 
 
-def trained_models(exclude=()):
+def trained_models(load, exclude=()):
     """{name: Model} of every lesson network whose own folder holds a usable checkpoint, `exclude` left out.
 
-    For the page's model switch: a network not trained (or being written) is simply not offered.
+    load(name) restores one (mnist_app.restore_model). For the page's model switch: a network not trained
+    (or being written) is simply not offered.
     """
     found = {}
     for name in MODELS:
         if name in exclude:
             continue
         try:
-            found[name] = inference.load_model(name)
+            found[name] = load(name)
         except (CourseError, ValueError, OSError):
             continue
     return found

@@ -1,15 +1,16 @@
-"""The one training loop every model uses: the course's back propagation, made a real training tool.
+"""What the course's back propagation lacked, for every lesson's backward(): the training flags, and Run.
 
-A model plugs in through its ModelSpec (tfnotes.models) and its script's constants; everything else
-is shared: batches made inside the graph (or the course's feed_dict), L2 regularization, a learning
-rate decaying once per epoch, moving averages of the weights, checkpoints, resume, Ctrl-C/SIGTERM,
-progress lines, TensorBoard summaries and the status file that mnist_test.py follows.
+The recipe itself (forward, loss, decaying learning rate, optimizer, moving average, Saver, session loop)
+is written out in each training script's backward(); Run adds, one call each: batches made inside the
+graph (or the course's feed_dict), --augment, --optimizer, TensorBoard summaries, several steps per
+session call, --precision bf16, resume, and the loop's progress lines, Ctrl-C/SIGTERM and status file.
 
 Speed: where the batches are made inside the graph and the step draws no random numbers, up to
-STEPS_PER_CALL plain steps run in one session call (a tf.while_loop that builds the same step again);
---precision bf16 runs the session with bfloat16 mixed precision (tfnotes.precision).
+STEPS_PER_CALL plain steps run in one session call (a tf.while_loop that builds the script's step
+again); --precision bf16 runs the session with bfloat16 mixed precision (tfnotes.precision).
 """
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -19,13 +20,15 @@ import numpy as np
 
 from tfnotes import augment, data, precision, records
 from tfnotes.checkpoints import (
+    PREVIOUS_DIR,
     check_compatible,
     list_checkpoints,
+    newest_first,
     prepare_model_dir,
     read_status,
     write_status,
 )
-from tfnotes.errors import ConfigError, TrainingError, TrainingInterrupted
+from tfnotes.errors import ConfigError, TrainingError, TrainingInterrupted, UnreadableCheckpoints
 from tfnotes.progress import Progress, StopRequest
 from tfnotes.tfenv import tf
 
@@ -203,15 +206,6 @@ def in_graph_batch_source(images, labels, batch_size, global_step, seed):
     return x, y, init_feed, batch_at
 
 
-def loss_fn(logits, labels, terms=None):
-    """Mean softmax cross-entropy plus the L2 terms (None: every term in the 'losses' collection)."""
-    with tf.name_scope("total_loss"):
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=labels)
-        cem = tf.reduce_mean(ce)
-        terms = tf.get_collection("losses") if terms is None else terms
-        return cem + tf.add_n(terms) if terms else cem
-
-
 def make_optimizer(name, learning_rate, momentum=0.9):
     if name == "gd":
         return tf.train.GradientDescentOptimizer(learning_rate)
@@ -220,80 +214,6 @@ def make_optimizer(name, learning_rate, momentum=0.9):
     if name == "adam":
         return tf.train.AdamOptimizer(learning_rate)
     raise ValueError(f"unknown optimizer {name!r}: choose gd, momentum or adam")
-
-
-def shared_updates(args, global_step):
-    """(optimizer_for, ema): the graph's one optimizer and one moving average, whichever steps are built.
-
-    A step built inside a loop must update the same optimizer slots and shadow variables as the plain
-    step. optimizer_for(learning_rate) hands out the one optimizer, set to the learning-rate tensor of
-    the step being built (the optimizer reads a callable learning rate when it builds its update).
-    """
-    rates = []
-    optimizer = make_optimizer(args.optimizer, lambda: rates[-1], args.momentum)
-
-    def optimizer_for(learning_rate):
-        rates.append(learning_rate)
-        return optimizer
-
-    return optimizer_for, tf.train.ExponentialMovingAverage(args.moving_average_decay, global_step)
-
-
-def training_step(spec, args, x, labels, global_step, num_examples, shared):
-    """One training step, built where it is called: (logits, loss, learning rate, op that updates the averages)."""
-    optimizer_for, ema = shared
-    regularizer = args.regularizer if args.regularizer > 0 else None
-    first_term = len(tf.get_collection("losses"))
-    y = spec.build_logits(x, True, regularizer)
-    loss = loss_fn(y, labels, tf.get_collection("losses")[first_term:])  # this network's own L2 terms
-    # Decay once per epoch, as the course did (staircase, decay steps = examples / batch size).
-    learning_rate = tf.train.exponential_decay(args.learning_rate_base, global_step,
-                                               num_examples / args.batch_size,
-                                               args.learning_rate_decay, staircase=True)
-    train_step = optimizer_for(learning_rate).minimize(loss, global_step=global_step)
-    # The course put train_step and ema_op side by side in one control_dependencies; here the averages
-    # are taken after the update, so every run does the same thing in the same order (--seed).
-    with tf.control_dependencies([train_step]):
-        train_op = ema.apply(tf.trainable_variables())
-    return y, loss, learning_rate, train_op
-
-
-def build_train_ops(spec, args, x, labels, global_step, num_examples, shared):
-    """Logits, loss, learning rate and one training op that also updates the moving averages."""
-    y, loss, learning_rate, train_op = training_step(spec, args, x, labels, global_step, num_examples, shared)
-    with tf.name_scope("accuracy"):
-        correct = tf.equal(tf.argmax(y, 1, output_type=tf.int32), tf.cast(labels, tf.int32))
-        accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
-    summary = tf.summary.merge([tf.summary.scalar("loss", loss), tf.summary.scalar("learning_rate", learning_rate),
-                                tf.summary.scalar("train_accuracy", accuracy)])
-    return dict(loss=loss, learning_rate=learning_rate, train_op=train_op, summary=summary)
-
-
-def build_multi_step(spec, args, batch_at, global_step, num_examples, shared):
-    """(steps placeholder, op): the op runs that many training steps in one session call, in a tf.while_loop.
-
-    Each pass runs the same step as the plain train_op (same variables, optimizer slots and averages) on the
-    batch batch_at built for its step, one pass after the other. The batch of the next step (with --augment,
-    the costly part) is built while the current one trains: the two do not depend on each other, so the
-    graph's executor runs them side by side, and the numbers stay those of the plain steps.
-    """
-    steps = tf.placeholder(tf.int32, [], name="steps_per_call")
-
-    def body(i, x, labels):
-        train_op = training_step(spec, args, x, labels, global_step, num_examples, shared)[3]
-        # After this step's batch is complete: two batches built at once could both start a new epoch's
-        # shuffle, and one could read the order while the other writes it.
-        with tf.control_dependencies([x, labels]):
-            next_x, next_labels = batch_at(first + tf.cast(i, tf.int64) + 1)
-        with tf.control_dependencies([train_op, next_x, next_labels]):
-            return i + 1, tf.identity(next_x), tf.identity(next_labels)
-
-    with tf.name_scope("multi_step"), tf.variable_scope(tf.get_variable_scope(), reuse=True):
-        first = tf.cast(tf.identity(global_step), tf.int64)
-        x, labels = batch_at(first)
-        loop = tf.while_loop(lambda i, *_: i < steps, body, [tf.constant(0), x, labels], parallel_iterations=1,
-                             back_prop=False)
-    return steps, tf.group(*loop)
 
 
 def draws_random_numbers(tensor):
@@ -396,25 +316,6 @@ def resolve_seed(args, old_status):
     return DEFAULT_SEED
 
 
-def restore_latest(sess, saver, var_list, args, spec, stream):
-    """Restore the newest readable checkpoint; returns its step (0 when there is none)."""
-    found = list_checkpoints(args.model_dir)
-    # The Saver then keeps pruning the older checkpoints of this run (max_to_keep), not only its own.
-    saver.set_last_checkpoints_with_time([(p, os.path.getmtime(p + ".index")) for p in found[::-1]])
-    for path in found:
-        try:
-            check_compatible(path, var_list, args.model_dir, spec)
-            saver.restore(sess, path)
-        except (tf.errors.NotFoundError, tf.errors.DataLossError, tf.errors.OutOfRangeError, ValueError) as e:
-            reason = str(getattr(e, "message", e)).splitlines()[0]
-            print(f"warning: skipping unreadable checkpoint {path} ({reason})", file=stream)
-            continue
-        step = int(sess.run(tf.train.get_global_step()))
-        print(f"resumed from step {step} ({path})", file=stream)
-        return step
-    return 0
-
-
 def warn_schedule_change(old_status, config, stream):
     old = old_status.get("config", {})
     if old and "precision" not in old:  # written before --precision existed: such runs were float32
@@ -459,13 +360,12 @@ def make_runner(sess, ops, feed_fn):
     return run
 
 
-def run_steps(sess, ops, args, start, feed_fn, saver, writer, stop, progress):
-    """The hot loop: plain steps in calls of up to ops["steps_per_call"] steps, and a call of its own for each
-    step that shows values; loss and summaries are fetched only on the steps that show them.
-
-    Returns (last step, last saved step, measured steps per second or None).
+def hot_loop(sess, ops, args, start, feed_fn, stop, progress, writer):
+    """The steps from `start` to --steps (or a stop request): plain steps in calls of up to ops["steps_per_call"]
+    steps, and a call of its own for each step that shows values; loss and summaries are fetched only on the
+    steps that show them. A generator: it yields each step after which a checkpoint is due (--save-every),
+    and returns (last step, last step yielded, measured steps per second or None).
     """
-    save_path = os.path.join(args.model_dir, args.model_name)
     step, last_saved, t_warm, warm_step = start, start, None, None
     run = make_runner(sess, ops, feed_fn)
     while step < args.steps and stop.signum is None:
@@ -483,7 +383,7 @@ def run_steps(sess, ops, args, start, feed_fn, saver, writer, stop, progress):
         if show:
             progress.report(step, out[1], out[2])
         if step % args.save_every == 0 and step < args.steps:
-            saver.save(sess, save_path, global_step=step)
+            yield step
             last_saved = step
         if t_warm is None and step - start >= WARMUP_STEPS:
             t_warm, warm_step = time.perf_counter(), step
@@ -491,24 +391,221 @@ def run_steps(sess, ops, args, start, feed_fn, saver, writer, stop, progress):
     return step, last_saved, rate
 
 
-def build_graph(spec, args, seed):
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(seed)
-        global_step = tf.train.get_or_create_global_step()
-        x, labels, init_feed, feed_fn, num_examples, batch_at = build_input(args, global_step, seed)
-        x, batch_at = with_augment(args, seed, global_step, x, batch_at)
-        shared = shared_updates(args, global_step)
-        ops = build_train_ops(spec, args, x, labels, global_step, num_examples, shared)
-        ops["var_list"] = tf.global_variables()
-        ops["saver"] = tf.train.Saver(max_to_keep=args.max_to_keep, save_relative_paths=True)
-        ops["init"] = [tf.global_variables_initializer(), tf.local_variables_initializer()]
-        ops["steps_per_call"] = resolve_steps_per_call(args, batch_at, ops["loss"])
-        if ops["steps_per_call"] > 1:  # built last: it makes no variables, and the plain step's graph is unchanged
-            ops["multi_steps"], ops["multi_step"] = build_multi_step(spec, args, batch_at, global_step,
-                                                                     num_examples, shared)
-    graph.finalize()  # nothing may add ops inside the loop (that would slow every step)
-    return graph, ops, init_feed, feed_fn
+@contextlib.contextmanager
+def own_collection(name):
+    """Inside the block the graph's collection `name` is empty, and afterwards as it was: a step built again
+    inside a loop adds up only its own L2 terms (tf.get_collection("losses")), not the plain step's too."""
+    ref = tf.get_default_graph().get_collection_ref(name)
+    saved = list(ref)
+    del ref[:]
+    try:
+        yield
+    finally:
+        ref[:] = saved
+
+
+def build_multi_step(one_step, batch_at, global_step):
+    """(steps placeholder, op): the op runs that many training steps in one session call, in a tf.while_loop.
+
+    Each pass builds one_step(x, y_) again, the script's own step, which returns its train_op last: with
+    the variables reused, it updates the same weights, optimizer slots and moving averages as the plain
+    train_op, on the batch batch_at built for its step, one pass after the other. The batch of the next step
+    (with --augment, the costly part) is built while the current one trains: the two do not depend on each
+    other, so the graph's executor runs them side by side, and the numbers stay those of the plain steps.
+    """
+    steps = tf.placeholder(tf.int32, [], name="steps_per_call")
+
+    def body(i, x, labels):
+        with own_collection("losses"):
+            train_op = one_step(x, labels)[-1]
+        # After this step's batch is complete: two batches built at once could both start a new epoch's
+        # shuffle, and one could read the order while the other writes it.
+        with tf.control_dependencies([x, labels]):
+            next_x, next_labels = batch_at(first + tf.cast(i, tf.int64) + 1)
+        with tf.control_dependencies([train_op, next_x, next_labels]):
+            return i + 1, tf.identity(next_x), tf.identity(next_labels)
+
+    with tf.name_scope("multi_step"), tf.variable_scope(tf.get_variable_scope(), reuse=True):
+        first = tf.cast(tf.identity(global_step), tf.int64)
+        x, labels = batch_at(first)
+        loop = tf.while_loop(lambda i, *_: i < steps, body, [tf.constant(0), x, labels], parallel_iterations=1,
+                             back_prop=False)
+    return steps, tf.group(*loop)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The run: what a lesson's backward() adds to the course's graph and session loop
+# ---------------------------------------------------------------------------------------------------------
+
+class Run:
+    """One training run of a lesson script: each method is one thing the course lacked, called by backward().
+
+        with Run(spec, args) as run:       the model folder (--fresh), the seed (--seed, or the resumed run's),
+                                           the status file that mnist_test.py follows; a failure or a second
+                                           Ctrl-C is written there on the way out
+        run.batches()                      the inputs x, y_: each step's batch made inside the graph
+        run.augment(x)                     --augment
+        run.optimizer(learning_rate)       --optimizer, one optimizer for every step built
+        run.summaries(y, y_, loss, lr)     TensorBoard summaries
+        run.multi_step(one_step, loss)     several steps per session.run
+        run.session_config                 --precision bf16
+        run.restore_or_initialize(...)     resume
+        run.steps(sess, ...)               progress and ETA, Ctrl-C/SIGTERM, summaries; yields the steps to save
+
+    Afterwards: step, status ("finished" or "interrupted"), signal, steps_per_sec, exit_code, and the
+    graph with its ops (graph, ops, init_feed, feed_fn) for tests and benchmarks.
+    """
+
+    def __init__(self, spec, args, stream=None):
+        check_args(args)
+        self.spec, self.args, self.stream = spec, args, stream or sys.stdout
+        self.session_config = precision.session_config(args.precision)  # refuses bf16 where it cannot run
+        self.old_status = prepare_model_dir(args.model_dir, args.fresh, self.stream)
+        self.seed = resolve_seed(args, self.old_status)
+        self.config = run_config(spec, args, self.seed)
+        # Claim the folder at once: a mnist_test started now waits for this run's first checkpoint.
+        write_status(args.model_dir, status="running", step=0 if args.fresh else self.old_status.get("step", 0),
+                     steps=args.steps, config=self.config)
+        self.graph = self.global_step = self.init_feed = self.feed_fn = self.batch_at = self.num_examples = None
+        self.ops, self.steps_per_call, self._rates, self._optimizer = {}, 1, [], None
+        self.start = self.step = 0
+        self.status, self.signal, self.steps_per_sec, self.exit_code = "running", None, None, 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is None:
+            return False
+        failed = not isinstance(error, KeyboardInterrupt)  # say in the status file that no training runs here
+        write_status(self.args.model_dir, status="failed" if failed else "interrupted",
+                     step=read_status(self.args.model_dir).get("step"), steps=self.args.steps, config=self.config,
+                     error=str(error)[:500] if failed else None)
+        if not failed:
+            raise TrainingInterrupted() from None
+        return False
+
+    def batches(self):
+        """(x, y_): the inputs, y_ as integer labels. Each step's batch is sliced inside the graph from the step
+        number (--feed: the course's placeholders, fed each step; --data tfrecords: the TFRecord reader of
+        mnist_generateds.py). Makes the global step first, as it picks the batch."""
+        self.global_step = tf.train.get_or_create_global_step()
+        x, y_, self.init_feed, self.feed_fn, self.num_examples, self.batch_at = build_input(
+            self.args, self.global_step, self.seed)
+        return x, y_
+
+    def augment(self, x):
+        """--augment: each training image varied inside the graph, drawn from (seed, step); x as it is without."""
+        x, self.batch_at = with_augment(self.args, self.seed, self.global_step, x, self.batch_at)
+        return x
+
+    def optimizer(self, learning_rate):
+        """The graph's one optimizer (--optimizer; gd is the course's GradientDescentOptimizer), set to the
+        learning rate of the step being built. One for every step built, so that a step built again inside
+        the loop of multi_step() updates the same slots (momentum, Adam's moments) as the plain step."""
+        self._rates.append(learning_rate)
+        if self._optimizer is None:  # it reads a callable learning rate when it builds each update
+            self._optimizer = make_optimizer(self.args.optimizer, lambda: self._rates[-1], self.args.momentum)
+        return self._optimizer
+
+    def summaries(self, y, y_, loss, learning_rate):
+        """The TensorBoard summary op: loss, learning rate and the batch's accuracy (in the model folder)."""
+        with tf.name_scope("accuracy"):
+            correct = tf.equal(tf.argmax(y, 1, output_type=tf.int32), tf.cast(y_, tf.int32))
+            accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
+        self.ops["summary"] = tf.summary.merge([tf.summary.scalar("loss", loss),
+                                                tf.summary.scalar("learning_rate", learning_rate),
+                                                tf.summary.scalar("train_accuracy", accuracy)])
+        return self.ops["summary"]
+
+    def multi_step(self, one_step, loss):
+        """Several training steps per session.run (--steps-per-call): a tf.while_loop that builds one_step again
+        for each step. By default only where it gives exactly the plain steps' numbers: in-graph batches, and
+        a step that draws no random numbers (LeNet-5's dropout does)."""
+        self.steps_per_call = resolve_steps_per_call(self.args, self.batch_at, loss)
+        if self.steps_per_call > 1:
+            self.ops["multi_steps"], self.ops["multi_step"] = build_multi_step(one_step, self.batch_at,
+                                                                               self.global_step)
+
+    def restore_or_initialize(self, sess, saver, init_op):
+        """Resume: run init_op (and fill the in-graph data set), then restore the newest readable checkpoint of
+        the model folder, an older one where it is damaged. Returns its step (0 for a new run)."""
+        args = self.args
+        self.graph = sess.graph
+        self.ops["init"] = [init_op, tf.local_variables_initializer()]
+        sess.run(self.ops["init"], self.init_feed)
+        found = list_checkpoints(args.model_dir)
+        # The Saver then keeps pruning the older checkpoints of this run (max_to_keep), not only its own.
+        saver.set_last_checkpoints_with_time([(p, os.path.getmtime(p + ".index")) for p in found[::-1]])
+        for path, attempt in newest_first(found, self.spec, args.model_dir, self.stream, required=False):
+            with attempt:
+                check_compatible(path, tf.global_variables(), args.model_dir, self.spec)
+                saver.restore(sess, path)
+                self.start = int(sess.run(self.global_step))
+                print(f"resumed from step {self.start} ({path})", file=self.stream)
+                warn_schedule_change(self.old_status, self.config, self.stream)
+                return self.start
+        if found:  # starting afresh would let the Saver prune them: refuse, and say what to do
+            raise UnreadableCheckpoints(f"none of the {len(found)} checkpoints in {args.model_dir} can be read (named "
+                                        "above); use --fresh to start afresh (the old files are moved to "
+                                        f"{os.path.join(args.model_dir, PREVIOUS_DIR)}/)")
+        return 0
+
+    def steps(self, sess, train_op, loss, learning_rate):
+        """The session loop up to --steps: yields each step after which a checkpoint is due (every --save-every
+        steps, and the last one, also when Ctrl-C or SIGTERM stopped the run), for the caller to save.
+
+        What the course's loop lacked happens here: several steps per session call, a progress line with
+        loss, learning rate, examples/s and ETA, TensorBoard summaries, a first Ctrl-C or SIGTERM that stops
+        after the current call (saved, resumable), and a loss that is no longer finite.
+        """
+        args = self.args
+        if self.start >= args.steps:
+            print(f"{args.model_dir} is already trained to step {self.start} (--steps {args.steps}): nothing to do. "
+                  "Raise --steps to train on, or use --fresh to start afresh.", file=self.stream)
+            write_status(args.model_dir, status="finished", step=self.start, steps=args.steps, config=self.config)
+            self._finish(self.start, None, None, say=False)
+            return
+        write_status(args.model_dir, status="running", step=self.start, steps=args.steps, config=self.config)
+        self._announce()
+        sess.graph.finalize()  # nothing may add ops inside the loop (that would slow every step)
+        self.ops.update(train_op=train_op, loss=loss, learning_rate=learning_rate, steps_per_call=self.steps_per_call)
+        writer = tf.summary.FileWriter(args.model_dir, sess.graph if self.start == 0 else None)
+        # Tells TensorBoard to drop points logged after `start` by a run that died before its next checkpoint.
+        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), self.start)
+        progress = Progress(self.start, args.steps, args.batch_size, args.log_every, self.stream)
+        with StopRequest() as stop:
+            step, last_saved, rate = yield from hot_loop(sess, self.ops, args, self.start, self.feed_fn, stop,
+                                                         progress, writer)
+            progress.clear()
+            if step > last_saved:  # the final checkpoint, also when stopped by a signal
+                yield step
+            writer.close()
+            # Written last: mnist_test exits once "finished" names a checkpoint it has evaluated.
+            write_status(args.model_dir, status="finished" if step >= args.steps else "interrupted", step=step,
+                         steps=args.steps, config=self.config)
+        self._finish(step, stop.signum, rate)
+
+    def _announce(self):
+        args = self.args
+        source = ("feed_dict" if args.feed else "in-graph") + (" tfrecords" if args.data == "tfrecords" else "")
+        print(f"training {self.spec.name}: steps {self.start} -> {args.steps}, batch {args.batch_size}, seed "
+              f"{self.seed}, {source} input, {precision.describe(args.precision)}, up to {self.steps_per_call} "
+              f"step(s) per call, model dir {args.model_dir}", file=self.stream)
+
+    def _finish(self, step, signum, rate, say=True):
+        done = step >= self.args.steps
+        if say:
+            if done:
+                print(f"finished: step {step}, checkpoint {self.args.model_name}-{step} in {self.args.model_dir}",
+                      file=self.stream)
+            else:
+                print(f"stopped by signal {signum} at step {step}; checkpoint saved. Run the same command again to "
+                      "resume.", file=self.stream)
+        self.step, self.status, self.signal, self.steps_per_sec = step, "finished" if done else "interrupted", \
+            signum, rate
+        # A run stopped by a signal exits as the shell expects of that signal (130 for Ctrl-C, 143 for SIGTERM).
+        self.exit_code = 128 + signum if signum else 0
 
 
 def parse_args(spec, constants, argv=None):
@@ -518,80 +615,11 @@ def parse_args(spec, constants, argv=None):
     return args
 
 
-def train(spec, args, stream=None):
-    """Train (or resume) as args say. Returns a dict: step, status, signal, steps_per_sec, exit_code.
-
-    Raises ConfigError, TrainingError or DataError with a message for the user, and TrainingInterrupted
-    for a Ctrl-C that the loop could not turn into a clean stop (the last complete checkpoint is kept).
-    """
+def show_augment(args, stream=None, rows=8, cols=12):
+    """--show-augment PNG: the first training images, each row one digit and its augmented versions.
+    Returns the exit code (0); no training runs."""
     check_args(args)
-    if args.show_augment:
-        return show_augment(args, stream or sys.stdout)
-    session_config = precision.session_config(args.precision)  # refuses bf16 where it cannot run
     stream = stream or sys.stdout
-    old_status = prepare_model_dir(args.model_dir, args.fresh, stream)
-    seed = resolve_seed(args, old_status)
-    config = run_config(spec, args, seed)
-    # Claim the folder at once: a mnist_test started now waits for this run's first checkpoint.
-    write_status(args.model_dir, status="running", step=old_status.get("step", 0) if not args.fresh else 0,
-                 steps=args.steps, config=config)
-    try:
-        return _train(spec, args, stream, old_status, seed, config, session_config)
-    except BaseException as e:  # say in the status file that no training runs here any more
-        failed = not isinstance(e, KeyboardInterrupt)
-        write_status(args.model_dir, status="failed" if failed else "interrupted",
-                     step=read_status(args.model_dir).get("step"), steps=args.steps, config=config,
-                     error=str(e)[:500] if failed else None)
-        if not failed:
-            raise TrainingInterrupted() from None
-        raise
-
-
-def _train(spec, args, stream, old_status, seed, config, session_config):
-    graph, ops, init_feed, feed_fn = build_graph(spec, args, seed)
-    with tf.Session(graph=graph, config=session_config) as sess:
-        sess.run(ops["init"], init_feed)
-        start = restore_latest(sess, ops["saver"], ops["var_list"], args, spec, stream)
-        if start:
-            warn_schedule_change(old_status, config, stream)
-        if start >= args.steps:
-            print(f"{args.model_dir} is already trained to step {start} (--steps {args.steps}): nothing to do. "
-                  "Raise --steps to train on, or use --fresh to start afresh.", file=stream)
-            write_status(args.model_dir, status="finished", step=start, steps=args.steps, config=config)
-            return dict(step=start, status="finished", signal=None, steps_per_sec=None, exit_code=0)
-        write_status(args.model_dir, status="running", step=start, steps=args.steps, config=config)
-        source = ("feed_dict" if args.feed else "in-graph") + (" tfrecords" if args.data == "tfrecords" else "")
-        print(f"training {spec.name}: steps {start} -> {args.steps}, batch {args.batch_size}, seed {seed}, "
-              f"{source} input, {precision.describe(args.precision)}, up to {ops['steps_per_call']} step(s) per "
-              f"call, model dir {args.model_dir}", file=stream)
-        writer = tf.summary.FileWriter(args.model_dir, graph if start == 0 else None)
-        # Tells TensorBoard to drop points logged after `start` by a run that died before its next checkpoint.
-        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start)
-        progress = Progress(start, args.steps, args.batch_size, args.log_every, stream)
-        with StopRequest() as stop:
-            step, last_saved, rate = run_steps(sess, ops, args, start, feed_fn, ops["saver"], writer, stop, progress)
-            progress.clear()
-            if step > last_saved:  # the final checkpoint, also when stopped by a signal
-                ops["saver"].save(sess, os.path.join(args.model_dir, args.model_name), global_step=step)
-            writer.close()
-            done = step >= args.steps
-            # Written last: mnist_test exits once "finished" names a checkpoint it has evaluated.
-            write_status(args.model_dir, status="finished" if done else "interrupted", step=step, steps=args.steps,
-                         config=config)
-    if done:
-        print(f"finished: step {step}, checkpoint {args.model_name}-{step} in {args.model_dir}", file=stream)
-    else:
-        print(f"stopped by signal {stop.signum} at step {step}; checkpoint saved. Run the same command again to "
-              "resume.", file=stream)
-    # A run stopped by a signal exits as the shell expects of that signal (130 for Ctrl-C, 143 for SIGTERM).
-    return dict(step=step, status="finished" if done else "interrupted", signal=stop.signum, steps_per_sec=rate,
-                exit_code=128 + stop.signum if stop.signum else 0)
-
-
-
-
-def show_augment(args, stream, rows=8, cols=12):
-    """--show-augment PNG: the first training images, each row one digit and its augmented versions."""
     train = data.read_data_sets(args.data_dir, one_hot=False).train
     knobs = knob_flags(args)   # the flags, with or without --augment: what --augment would do
     seed = args.seed if args.seed is not None else DEFAULT_SEED
@@ -604,4 +632,4 @@ def show_augment(args, stream, rows=8, cols=12):
     augment.save_grid(grid, args.show_augment)
     print(f"wrote {args.show_augment}: {rows} training digits (first column) and {cols - 1} augmented versions "
           f"of each ({knobs})", file=stream)
-    return dict(step=0, status="shown", signal=None, steps_per_sec=None, exit_code=0)
+    return 0

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
 from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS, session_config  # noqa: E402
+
 from vgg16 import Nclasses, network, utils  # noqa: E402
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "results"
