@@ -2,6 +2,8 @@
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -207,3 +209,29 @@ def test_the_makers_refuse_more_pictures_than_their_seeds_keep_apart():
         make_touching_weights.main(["--pictures", "49500", "--held-out", "1000"])
     with pytest.raises(SystemExit, match=r"between 1 and 1,000,000 \(more would reuse the pictures of --seed 3\)"):
         make_pair_weights.main(["--pictures", "1000001", "--seed", "2"])
+
+
+def test_the_networks_load_once_when_threads_ask_at_the_same_time(monkeypatch):
+    # The web page's threads read pictures at once; each network must be loaded by one of them only.
+    loads, started = [], threading.Barrier(8)
+
+    def slow_load(kind="touching"):
+        loads.append(kind)
+        time.sleep(0.05)   # long enough for the other threads to arrive while this one loads
+        return object()
+
+    monkeypatch.setattr(digits, "_NETWORKS", {})
+    monkeypatch.setattr(touching, "load", slow_load)
+
+    got = []
+
+    def ask():
+        started.wait()
+        got.append(digits._network("pairs"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert loads == ["pairs"] and len(got) == 8 and len({id(n) for n in got}) == 1

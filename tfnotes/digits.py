@@ -5,6 +5,7 @@ tfnotes.pictures and are predicted by a tfnotes.inference.Model.
 """
 import glob
 import os
+import threading
 
 import numpy as np
 from matplotlib.figure import Figure  # a bare Figure draws with Agg: no window, no pyplot state
@@ -333,12 +334,15 @@ class Reader:
 
 
 _NETWORKS = {}   # loaded on first use, then kept: every picture asks the same networks
+# The web page's threads read pictures at once: one loads a network while the others wait for it.
+_NETWORKS_LOCK = threading.Lock()
 
 
 def _network(kind):
-    if kind not in _NETWORKS:
-        _NETWORKS[kind] = touching.load(kind=kind)
-    return _NETWORKS[kind]
+    with _NETWORKS_LOCK:
+        if kind not in _NETWORKS:
+            _NETWORKS[kind] = touching.load(kind=kind)
+        return _NETWORKS[kind]
 
 
 def _stacked(inputs):
