@@ -79,6 +79,9 @@ def _open(fp, name, max_pixels):
             raise ImageError(f"{name}: cannot open ({exc})") from None
         try:
             return _decode(img, name, max_pixels)
+        except ImageError:  # first: an ImageError is a ValueError too, and says better what is wrong
+            img.close()
+            raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             img.close()
             raise ImageError(f"{name}: too many pixels (decompression bomb?); "
@@ -86,9 +89,6 @@ def _open(fp, name, max_pixels):
         except (OSError, ValueError, SyntaxError) as exc:
             img.close()
             raise ImageError(f"{name}: damaged or truncated picture ({exc})") from None
-        except ImageError:
-            img.close()
-            raise
 
 
 def _decode(img, path, max_pixels):
