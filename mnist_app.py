@@ -23,6 +23,7 @@ import numpy as np
 
 from tfnotes import digits, inference, pictures, segment, server
 from tfnotes.checkpoints import list_checkpoints, newest_first
+from tfnotes.cli import HelpFormatter
 from tfnotes.errors import CheckpointMismatchError, ConfigError, ModelError, NoCheckpointError
 from tfnotes.models import MODELS
 from tfnotes.tfenv import tf
@@ -126,22 +127,23 @@ def serve(args):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        description="Recognise the handwritten digit in each picture with a trained MNIST model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Read the handwritten digits, and whole numbers, in each picture with a trained MNIST model.",
+        formatter_class=HelpFormatter)
     p.add_argument("images", nargs="*", default=[],
                    help="pictures, folders or glob patterns; none: ask for them as in the lesson")
     p.add_argument("--model", choices=tuple(MODELS), default="fc", help="which trained lesson network to use")
     p.add_argument("--model-dir", default=None,
-                   help="checkpoint folder; None means the model's own: <repo>/model, <repo>/lenet5/model")
+                   help="checkpoint folder (default: the model's own, <repo>/model or <repo>/lenet5/model)")
     p.add_argument("--top-k", type=int, default=1, help="also show the next most likely digits")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of lines")
     p.add_argument("--save-debug", metavar="DIR", default=None,
                    help="write a PNG per picture into DIR: the picture with numbered boxes, each box's 28x28 "
-                        "input and its reading")
+                        "input and its reading (default: none written)")
     p.add_argument("--single", action="store_true",
                    help="read each picture as one digit (the course's way), without looking for several")
     p.add_argument("--digits", type=int, default=None, metavar="N",
-                   help="how many digits each picture holds (helps split touching digits); None: find out")
+                   help="how many digits each picture holds, which helps split touching digits (default: found out "
+                        "in each picture)")
     p.add_argument("--serve", action="store_true",
                    help="serve a web page to draw or upload digits and see what the model reads (no pictures)")
     p.add_argument("--port", type=int, default=8000, help="with --serve: the port (0: any free one)")

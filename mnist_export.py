@@ -14,19 +14,20 @@ import argparse
 import sys
 
 from tfnotes import data, export, inference
+from tfnotes.cli import HelpFormatter
 from tfnotes.errors import CourseError, NoCheckpointError
 from tfnotes.models import MODELS
 
 
 def build_parser():
     p = argparse.ArgumentParser(description="Export a trained MNIST model as a SavedModel and a TFLite model.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--model", choices=tuple(MODELS), default="fc", help="which trained lesson network")
     p.add_argument("--model-dir", default=None,
-                   help="checkpoint folder; None means the model's own: <repo>/model, <repo>/lenet5/model")
+                   help="checkpoint folder (default: the model's own, <repo>/model or <repo>/lenet5/model)")
     p.add_argument("--out", required=True, help="output folder (saved_model/, model.tflite, export.json)")
     p.add_argument("--force", action="store_true", help="replace the content of an existing, non-empty --out")
-    p.add_argument("--data-dir", default=None, help="MNIST folder; None means $MNIST_DATA_DIR, else <repo>/data")
+    p.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     return p
 
 

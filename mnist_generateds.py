@@ -16,6 +16,7 @@ import os
 import sys
 
 from tfnotes import data, records
+from tfnotes.cli import HelpFormatter
 from tfnotes.errors import DataError
 
 
@@ -35,7 +36,7 @@ def get_tfrecord(num, isTrain=True, data_dir=None, path=None, seed=None, shuffle
 
 
 def build_parser():
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
     parser = argparse.ArgumentParser(
         description="MNIST data tools. With no subcommand: write data/mnist_train.tfrecords and "
                     "data/mnist_test.tfrecords from the MNIST IDX files (offline).", formatter_class=fmt)
@@ -56,7 +57,8 @@ def build_parser():
     p.add_argument("--format", choices=("jpg", "png"), default="jpg",
                    help="jpg as in the course (lossy) or png (lossless, pixels exact)")
     p.add_argument("--quality", type=int, default=records.JPEG_QUALITY, help="JPEG quality 1-100")
-    p.add_argument("--limit", type=int, default=None, help="export only the first N images of each split (None: all)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="export only the first N images of each split (default: all)")
     return parser
 
 

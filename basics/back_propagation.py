@@ -11,11 +11,14 @@ With the lesson's settings the first loss on all data (after the first update) i
 """
 import argparse
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the library (tfnotes) lives at the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
+
+from tfnotes.tfenv import tf  # noqa: E402  (TensorFlow's TF1 API, loaded on first use, quietly)
 
 DATA_SEED = 23455  # the data set's own seed: part of the lesson, like its size
 N_SAMPLES = 32

@@ -15,11 +15,14 @@ graph-level seed. The lesson never set a graph seed, so TensorFlow uses its defa
 """
 import argparse
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the library (tfnotes) lives at the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
+
+from tfnotes.tfenv import tf  # noqa: E402  (TensorFlow's TF1 API, loaded on first use, quietly)
 
 ONE_ROW = [[0.7, 0.5]]
 SEVERAL_ROWS = [[0.7, 0.5], [0.2, 0.3], [0.3, 0.4], [0.4, 0.5]]

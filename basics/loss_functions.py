@@ -17,11 +17,14 @@ A linear model y = x · w1 (w1 random_normal, seed 1) is fitted by gradient desc
 """
 import argparse
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the library (tfnotes) lives at the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
+
+from tfnotes.tfenv import tf  # noqa: E402  (TensorFlow's TF1 API, loaded on first use, quietly)
 
 try:
     from .back_propagation import BATCH_SIZE, DATA_SEED, N_SAMPLES, batch_bounds, make_dataset

@@ -12,10 +12,13 @@ The walk-through, printing [w1, shadow of w1] each time:
 """
 import argparse
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the library (tfnotes) lives at the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorflow.compat.v1 as tf  # noqa: E402
+
+from tfnotes.tfenv import tf  # noqa: E402  (TensorFlow's TF1 API, loaded on first use, quietly)
 
 MOVING_AVERAGE_DECAY = 0.99
 STEPS = 7  # updates while w1 = 10 and global_step = 100, as the lesson shows

@@ -25,6 +25,7 @@ from tfnotes import digits, inference  # noqa: E402
 from tfnotes.models import MODELS  # noqa: E402
 
 import mnist_app  # noqa: E402
+from benchmarks import machine  # noqa: E402
 from benchmarks.realistic_digits import make_realistic_set  # noqa: E402
 
 TARGET_S = 10.0   # for 1000 pictures
@@ -42,6 +43,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    machine.describe("start")
     _, _, test_x, test_y = mnist_data.load_mnist()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.time()
@@ -60,9 +62,6 @@ def main(argv=None):
         lines = len(out.getvalue().splitlines())
         print(f"mnist_app.main on {args.count} pictures: {total:.2f} s wall ({1000 * total / args.count:.1f} ms "
               f"per picture), {cpu:.2f} s CPU, exit status {status}, {lines} result lines")
-        if os.name == "posix":
-            print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
-                  "(wall time grows when other programs share the CPUs)")
 
         # The stages, one by one.
         start = time.time()
@@ -77,6 +76,7 @@ def main(argv=None):
               f"({1000 * (prepared - loaded) / args.count:.1f} ms each), batch prediction {predicted - prepared:.2f} s")
     if args.count == 1000:
         print(f"target: under {TARGET_S:.0f} s -> {'met' if total < TARGET_S else 'NOT met'}")
+    machine.describe("end")
     return 0 if status == 0 else 1
 
 

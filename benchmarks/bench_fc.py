@@ -8,8 +8,13 @@ softmax cross-entropy, plain gradient descent with the course's staircase expone
 moving average of the weights with decay 0.99) on the 55,000 MNIST training images, batch 200.
 Keras is timed over whole epochs (275 steps each, --steps rounded to them) after one untimed epoch.
 Each round times every framework in turn (so a change in machine load hits all of them); the first
---warmup steps of each run are not timed. Prints steps/s per round, the median and best of the rounds, and the ratios
-(under a varying load the best round is closest to a quiet machine). --profile N then traces N single
+--warmup steps of each run are not timed, on both sides alike: PyTorch times from its step --warmup + 1, and
+mnist_backward's loop ends its first session call after exactly --warmup steps and times from there (Keras:
+whole epochs, after one untimed epoch). Prints steps/s per round, the median and best of the rounds, and the
+ratios (under a varying load the best round is closest to a quiet machine). What is compared is what a user
+runs: our loop with up to 100 steps per session call, inside the graph, against PyTorch eager at one step per
+call. The processor and the load average are printed at the start and the end, with a warning where the machine
+is busy (benchmarks/machine.py). --profile N then traces N single
 steps of mnist_backward in each precision and prints where a step's time goes, by op type (op_profile.py).
 Precision bf16: mnist_backward --precision bf16 (oneDNN's bfloat16 rewrite) against PyTorch under
 torch.autocast("cpu", dtype=torch.bfloat16); Keras runs in fp32 only. bf16 is left out, with a note, on a
@@ -33,15 +38,11 @@ from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
 
 import mnist_backward as mb  # noqa: E402  (the course's constants)
-from benchmarks import op_profile  # noqa: E402
+from benchmarks import machine, op_profile  # noqa: E402
 
 HIDDEN = 500
 OURS, KERAS, TORCH = "tf (mnist_backward)", "keras model.fit", "pytorch eager"
 TARGETS = {"fp32": ((TORCH, 1.1), (KERAS, 1.5)), "bf16": ((TORCH, 1.3),)}
-
-
-def load_average():
-    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def tf_flags(model_dir, steps, seed, prec, feed=False, steps_per_call=None):
@@ -52,7 +53,9 @@ def tf_flags(model_dir, steps, seed, prec, feed=False, steps_per_call=None):
 
 
 def bench_tf(data, steps, warmup, feed, seed, prec="fp32", steps_per_call=None):
-    """Steps/s of mnist_backward's own loop (backward()), in a throw-away model folder."""
+    """Steps/s of mnist_backward's own loop (backward()), in a throw-away model folder, the first `warmup` steps
+    left out as on the other sides (the loop's first session call ends after exactly those steps)."""
+    training.WARMUP_STEPS = warmup
     with tempfile.TemporaryDirectory() as model_dir:
         args = training.parse_args(mb.MODEL, vars(mb), tf_flags(model_dir, steps + warmup, seed, prec, feed,
                                                                steps_per_call))
@@ -172,6 +175,8 @@ def report(rates, prec):
             label = other + ":"
             print(f"{prec} ratio vs {label:16s} median {med[OURS] / med[other]:.2f}x, "
                   f"best {best[OURS] / best[other]:.2f}x  (target >= {target})")
+    print(f"  (ours: the in-graph loop, up to {training.STEPS_PER_CALL} steps per session call unless "
+          "--steps-per-call says otherwise; PyTorch eager and Keras: one step per call, as each is used)")
     return med
 
 
@@ -193,7 +198,7 @@ def main(argv=None):
                         "per step (0: no trace)")
     args = p.parse_args(argv)
     data = mnist_data.read_data_sets(one_hot=True, seed=args.seed)
-    print(f"processor: {precision.cpu_summary()}; cpus: {os.cpu_count()}, load average: {load_average()}")
+    machine.describe("start")
     profiles = {}
     for prec in precisions_to_run(args.precision):
         runs = {OURS: lambda p=prec: bench_tf(data, args.steps, args.warmup, args.feed, args.seed, p,
@@ -211,7 +216,7 @@ def main(argv=None):
         op_profile.print_profile(profiles)
     print(f"keras jit_compile (XLA): {getattr(bench_keras, 'jit_compile', '?')}; "
           f"torch threads: {getattr(bench_torch, 'threads', '?')}")
-    print(f"load average after: {load_average()}")
+    machine.describe("end")
     return 0
 
 

@@ -13,7 +13,8 @@ for 20 warm-up steps plus --steps, of which only --steps are timed. The two side
 --rounds rounds, so a busy machine slows both alike; the best round of each is compared.
 Each precision of --precision (default fp32 and bf16) is measured in turn: bf16 is the loop's
 --precision bf16 (oneDNN's bfloat16 rewrite) against PyTorch under torch.autocast("cpu", dtype=torch.bfloat16);
-it is left out, with a note, on a processor without bfloat16 instructions. The processor's flags are printed.
+it is left out, with a note, on a processor without bfloat16 instructions. The processor's flags and the load
+average at the start and the end are printed, with a warning where the machine is busy (benchmarks/machine.py).
 PyTorch is needed for this script only (it is not a requirement of the project).
 """
 import argparse
@@ -36,7 +37,7 @@ from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
 
-from benchmarks import op_profile  # noqa: E402
+from benchmarks import machine, op_profile  # noqa: E402
 from lenet5 import mnist_lenet5_backward as backward  # noqa: E402  (the course's LeNet-5 constants)
 from lenet5 import mnist_lenet5_forward as lenet  # noqa: E402
 
@@ -146,6 +147,7 @@ def compare(args, prec, images, labels, tmp):
           f"PyTorch eager {best_theirs:.2f} steps/s ({best_theirs * args.batch_size:.0f} examples/s)")
     verdict = "OK" if ratio >= TARGET_RATIO[prec] else "BELOW TARGET"
     print(f"ratio {prec} (our loop / PyTorch eager): {ratio:.2f}x (target >= {TARGET_RATIO[prec]:.1f}x) {verdict}")
+    print("  (both at one step per session call: LeNet-5's dropout keeps our loop at one step per call)")
 
 
 def main(argv=None):
@@ -160,8 +162,8 @@ def main(argv=None):
     train = mnist_data.read_data_sets(one_hot=False, seed=args.seed).train
     print(f"LeNet-5 training, batch {args.batch_size}, optimizer {args.optimizer}, {args.steps} timed steps per "
           f"round; TensorFlow {tf.__version__}, PyTorch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"{os.cpu_count()} CPU cores; processor {precision.cpu_summary()}; load average "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"{os.cpu_count()} CPU cores")
+    machine.describe("start")
     profiles = {}
     with tempfile.TemporaryDirectory(prefix="bench_lenet5_") as tmp:
         for prec in args.precision:
@@ -175,6 +177,7 @@ def main(argv=None):
                 profiles[prec] = op_profile.profile_steps(backward, loop_flags(args, tmp, prec), args.profile)
     if profiles:
         op_profile.print_profile(profiles)
+    machine.describe("end")
     return 0
 
 

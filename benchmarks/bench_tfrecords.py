@@ -19,6 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import records  # noqa: E402
 
+from benchmarks import machine  # noqa: E402
+
 
 def time_read(path, batch, is_train, seed):
     """Seconds to fetch one full pass (ceil(N/batch) batches) through get_tfrecord, and the images seen."""
@@ -44,6 +46,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed for the shuffled read")
     parser.add_argument("--keep", default=None, help="write the file into this folder and keep it (None: temp)")
     args = parser.parse_args(argv)
+    machine.describe("start")
 
     start = time.perf_counter()
     train_x, train_y, _, _ = mnist_data.load_mnist(args.data_dir, download=False)
@@ -61,12 +64,12 @@ def main(argv=None):
     finally:
         if not args.keep:
             shutil.rmtree(out_dir, ignore_errors=True)
-    print(f"cpu cores visible: {os.cpu_count()}")
     print(f"load IDX (decompress, SHA-256, parse) : {load_s:6.2f} s")
     print(f"write 60,000 records ({size_mb:.1f} MB)       : {write_s:6.2f} s  ({len(train_x) / write_s:,.0f} images/s)")
     for how, seconds, n in (("in order", ordered_s, n1), ("shuffled", shuffled_s, n2)):
         print(f"read back, {how}, batch {args.batch:<4}       : {seconds:6.2f} s  "
               f"({(n - args.batch) / seconds:,.0f} images/s, {n} images)")
+    machine.describe("end")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from benchmarks import machine  # noqa: E402
+
 MB = 1e6
 
 
@@ -143,13 +145,13 @@ def main(argv=None):
         print(json.dumps(measure(args.weights, args.batch_size, args.iters, args.seed, args.course_style)))
         return
     size_mb = weights_mb()
-    print(f"VGG16 weights: {size_mb:.1f} MB float32; batch {args.batch_size}; "
-          f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"VGG16 weights: {size_mb:.1f} MB float32; batch {args.batch_size}", flush=True)
+    machine.describe("start")
     with tempfile.TemporaryDirectory(prefix="bench_vgg16_") as tmp:
         weights_path = args.weights or write_random_weights(tmp, args.seed)
         for course_style in (False, True) if args.course_style else (False,):
             print_result(run_child(args, weights_path, course_style), size_mb)
-    print(f"\nload average at the end {os.getloadavg()[0]:.1f} (timings are slower on a shared, loaded machine)")
+    machine.describe("end")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from tfnotes import data as mnist_data  # noqa: E402
 from tfnotes import precision, training  # noqa: E402
 from tfnotes.errors import ConfigError  # noqa: E402
 
-from benchmarks import bench_fc, bench_lenet5  # noqa: E402
+from benchmarks import bench_fc, bench_lenet5, machine  # noqa: E402
 
 SIDES = ("tf", "torch")
 SIDE_NAMES = {"tf": "our loop (TensorFlow)", "torch": "PyTorch eager"}
@@ -158,11 +158,12 @@ def main(argv=None):
     if "torch" in sides and importlib.util.find_spec("torch") is None:
         raise SystemExit("error: PyTorch is needed for its side of the comparison: pip install torch (CPU build), "
                          "or --side tf for our loop alone")
-    print(f"{args.model}, {args.precision}, {training.WARMUP_STEPS} + {args.steps} steps; processor "
-          f"{precision.cpu_summary()}, {os.cpu_count()} cores")
+    print(f"{args.model}, {args.precision}, {training.WARMUP_STEPS} + {args.steps} steps")
+    machine.describe("start")
     for side in sides:
         rate, rows = measure(args, side)
         print_table(f"{SIDE_NAMES[side]}: {rate:.1f} steps/s with the log on", rows, args.top)
+    machine.describe("end")
     return 0
 
 

@@ -1,5 +1,9 @@
-"""Test fixtures: where the repository is, and a small trained model. Tests read only files in the repository
-or files they make."""
+"""Test fixtures: where the repository is, and a small trained model.
+
+Tests read only files in the repository or files they make: MNIST_DATA_DIR is unset for the suite, and a guard
+fails the run when a test opens or lists anything beside the repository (such as CI's shared data folder). The
+run's last lines say which processor features it had and which tests it skipped, so that a green run without
+bfloat16 is not taken for a tested bf16 path."""
 import contextlib
 import io
 import os
@@ -15,6 +19,53 @@ if str(ROOT) not in sys.path:
 
 # Quieter TensorFlow in test output; the scripts set the same.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests read the repository's data/, whatever the shell running them has set.
+os.environ.pop("MNIST_DATA_DIR", None)
+
+# --- the guard: nothing is read beside the repository --------------------------------------------------------
+_ROOT_TEXT = os.path.abspath(ROOT)
+_BESIDE = os.path.dirname(_ROOT_TEXT) + os.sep
+_OUTSIDE = []
+
+
+def beside_the_repository(path):
+    """Whether `path` (as a test passed it to open() or listdir()) lies next to the repository, not in it."""
+    try:
+        text = os.path.abspath(os.fsdecode(os.fspath(path)))
+    except TypeError:  # a file descriptor
+        return False
+    return text.startswith(_BESIDE) and text != _ROOT_TEXT and not text.startswith(_ROOT_TEXT + os.sep)
+
+
+def _audit(event, args):
+    if event in ("open", "os.listdir", "os.scandir") and args and args[0] is not None:
+        try:
+            if beside_the_repository(args[0]):
+                _OUTSIDE.append(os.fsdecode(os.fspath(args[0])))
+        except Exception:  # an audit hook must never break the operation it watches
+            pass
+
+
+sys.addaudithook(_audit)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OUTSIDE:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tfnotes import precision  # here: after sys.path is set, and only when the run ends
+
+    report = terminalreporter
+    report.write_line(f"processor: {precision.cpu_summary()}")
+    skipped = report.stats.get("skipped", [])
+    for rep in skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        report.write_line(f"skipped: {rep.nodeid}: {reason}")
+    if _OUTSIDE:
+        report.write_line(f"error: the tests read {len(set(_OUTSIDE))} path(s) beside the repository, which a user's "
+                          f"clone does not have: {sorted(set(_OUTSIDE))[:5]}")
 
 
 @pytest.fixture(scope="session")

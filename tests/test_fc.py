@@ -273,3 +273,21 @@ def test_sigkill_resumes_from_the_newest_complete_checkpoint(root, tmp_path, cap
     newest = checkpoints.checkpoint_step(listed[0])
     code, out = train(capsys, tmp_path, "--steps", newest + 5, "--save-every", 5)
     assert code == 0 and f"resumed from step {newest} " in out and "warning" not in out, out
+
+
+def test_tensorboard_reads_the_summaries_of_a_run(tmp_path, capsys):
+    # TensorBoard is a requirement (TensorFlow no longer brings it), and its own reader finds what the docs promise.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    code, _ = train(capsys, tmp_path, "--steps", 200, "--summary-every", 50, "--save-every", 200)
+    assert code == 0
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert {"loss", "learning_rate", "train_accuracy"} <= set(events.Tags()["scalars"]) and events.Tags()["graph"]
+    for tag in ("loss", "learning_rate", "train_accuracy"):
+        assert [e.step for e in events.Scalars(tag)] == [50, 100, 150, 200]
+    assert [e.value for e in events.Scalars("learning_rate")] == pytest.approx([0.1] * 4)  # first epoch: no decay yet
+    assert events.Scalars("loss")[-1].value < events.Scalars("loss")[0].value
+    assert 0.5 < events.Scalars("train_accuracy")[-1].value <= 1.0
+    command = os.path.join(os.path.dirname(sys.executable), "tensorboard")  # the command the docs give
+    assert os.access(command, os.X_OK), f"{command}: pip install -r requirements.txt installs it"

@@ -58,7 +58,8 @@ def _leftovers(folder):
 # --- read_data_sets ----------------------------------------------------------------------------------------
 
 def test_default_data_dir_is_repo_data():
-    assert mnist_data.resolve_data_dir() == os.path.join(ROOT, "data") or "MNIST_DATA_DIR" in os.environ
+    assert "MNIST_DATA_DIR" not in os.environ  # conftest.py unsets it: the tests read the repository's data
+    assert mnist_data.resolve_data_dir() == os.path.join(ROOT, "data")
     assert os.path.isabs(mnist_data.DEFAULT_DATA_DIR)
 
 

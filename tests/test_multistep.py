@@ -137,3 +137,23 @@ def test_a_stop_during_a_multi_step_call_resumes_exactly(tmp_path, capsys, monke
     unbroken = losses(train(capsys, tmp_path / "unbroken", "--steps", 100, *flags))
     assert sorted(resumed) == [25, 50, 75, 100] and resumed == unbroken
     assert_same_weights(weights(tmp_path / "stopped", 100), weights(tmp_path / "unbroken", 100))
+
+
+def test_the_first_call_ends_after_the_warm_up_steps_so_the_speed_is_timed_from_there(tmp_path, capsys, monkeypatch):
+    # bench_fc.py leaves out --warmup steps on every side: ours ends its first session call exactly there.
+    real, calls = training.make_runner, []
+
+    def recording_runner(sess, ops, feed_fn):
+        run = real(sess, ops, feed_fn)
+
+        def recorded(show, summarize, ahead):
+            done, out = run(show, summarize, ahead)
+            calls.append(done)
+            return done, out
+
+        return recorded
+
+    monkeypatch.setattr(training, "make_runner", recording_runner)
+    monkeypatch.setattr(training, "WARMUP_STEPS", 7)
+    train(capsys, tmp_path, "--steps", 60, "--log-every", 1000, "--save-every", 1000)
+    assert calls[0] == 7 and sum(calls) == 60 and max(calls) > 7

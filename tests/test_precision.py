@@ -62,7 +62,8 @@ def test_fp32_keeps_tensorflows_default_session():
 
 
 def test_bf16_config_on_cpu_and_gpu(monkeypatch):
-    on = precision.rewriter_config_pb2.RewriterConfig.ON
+    from tensorflow.core.protobuf import rewriter_config_pb2
+    on = rewriter_config_pb2.RewriterConfig.ON
     monkeypatch.setattr(precision, "cpu_flags", lambda path=precision.CPUINFO: frozenset({"avx512_bf16"}))
     monkeypatch.setattr(precision, "gpu_present", lambda: False)
     monkeypatch.setattr(precision, "onednn_on", lambda: True)

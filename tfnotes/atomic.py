@@ -1,6 +1,7 @@
-"""Atomic file writes: a reader never sees a half-written file, and a failed write leaves no debris."""
+"""Atomic writes: a reader never sees a half-written file or folder, and a failed write loses nothing."""
 import contextlib
 import os
+import shutil
 import tempfile
 
 
@@ -30,6 +31,29 @@ def atomic_write_text(path, text):
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def replace_dir(new, target):
+    """Put the finished folder `new` where `target` is (or is not yet), losing nothing at any moment.
+
+    An existing target is first renamed aside (beside it, `.<name>.<random>.old`), then `new` is renamed in,
+    and only then is the old one deleted. If renaming `new` in fails, the old one is renamed back; a crash
+    between the two renames leaves both folders on disk under those names.
+    """
+    old = None
+    if os.path.lexists(target):
+        old = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(target)),
+                               prefix=f".{os.path.basename(target)}.", suffix=".old")
+        os.rmdir(old)  # only its free name is wanted
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old:
+            os.replace(old, target)
+        raise
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def usual_mode(path, directory=False):

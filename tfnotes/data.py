@@ -49,6 +49,7 @@ def resolve_data_dir(data_dir=None):
 
 
 DEFAULT_DATA_DIR = resolve_data_dir()
+DATA_DIR_HELP = "MNIST folder (default: $MNIST_DATA_DIR where it is set, else <repo>/data)"  # every --data-dir
 
 def _fix_hint(data_dir):
     return (f"Delete it and run `python mnist_generateds.py download --data-dir {data_dir}` to fetch a fresh copy, "

@@ -8,8 +8,6 @@ import os
 import threading
 
 import numpy as np
-from matplotlib.figure import Figure  # a bare Figure draws with Agg: no window, no pyplot state
-from matplotlib.patches import Rectangle
 
 from tfnotes import segment, touching
 from tfnotes.atomic import atomic_path
@@ -448,6 +446,8 @@ def format_line(result):
 def save_debug(out_dir, index, entry, picture, batch, probs):
     """PNG per picture (written atomically): the picture with numbered boxes, each box's 28x28 input and
     its reading; a one-digit picture also gets the bar chart of its ten probabilities."""
+    from matplotlib.figure import Figure  # here: matplotlib takes half a second to load, and only this draws
+
     os.makedirs(out_dir, exist_ok=True)
     rows = entry.get("rows", [entry.get("row")])
     boxes = entry.get("boxes", [])
@@ -478,6 +478,8 @@ def save_debug(out_dir, index, entry, picture, batch, probs):
 
 def draw_picture(ax, picture, boxes, title):
     """The upright picture in grey with each digit's box (given in the original's pixels) numbered."""
+    from matplotlib.patches import Rectangle
+
     scale = original_scale(picture)
     ax.imshow(to_grey(oriented(picture)), cmap="gray", vmin=0, vmax=1)
     for k, (x, y, w, h) in enumerate(boxes):

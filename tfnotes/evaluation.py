@@ -14,8 +14,8 @@ import sys
 import time
 
 import numpy as np
-from matplotlib.figure import Figure  # a bare Figure draws with Agg: no window, no pyplot state
 
+from tfnotes import data
 from tfnotes.atomic import atomic_path, atomic_write_text
 from tfnotes.checkpoints import (
     checkpoint_paths,
@@ -26,6 +26,7 @@ from tfnotes.checkpoints import (
     read_status,
     training_alive,
 )
+from tfnotes.cli import HelpFormatter
 from tfnotes.errors import ConfigError, NoCheckpointError
 from tfnotes.inference import EVAL_BATCH
 from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS
@@ -83,6 +84,8 @@ def record(model_dir, step, accuracy, checkpoint_path):
 def plot_history(model_dir, rows):
     steps = sorted(rows)
     acc = [float(rows[s]["accuracy"]) for s in steps]
+    from matplotlib.figure import Figure  # here: matplotlib takes half a second to load (--help answers at once)
+
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.subplots()
     ax.plot(steps, acc, marker="o", markersize=3)
@@ -102,16 +105,17 @@ def plot_history(model_dir, rows):
 
 def build_parser(spec):
     p = argparse.ArgumentParser(description=f"Evaluate the {spec.name} model's checkpoints on the MNIST test set.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--model-dir", default=spec.model_dir, help="folder the training writes its checkpoints to")
     p.add_argument("--once", action="store_true", help="evaluate the newest checkpoint and exit")
     p.add_argument("--interval", type=float, default=TEST_INTERVAL_SECS,
                    help="seconds between looks for a new checkpoint (TEST_INTERVAL_SECS)")
     p.add_argument("--timeout", type=float, default=TIMEOUT_SECS,
                    help="exit after this many seconds without a new checkpoint")
-    p.add_argument("--data-dir", default=None, help="MNIST folder; None means $MNIST_DATA_DIR, else <repo>/data")
+    p.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     p.add_argument("--no-report", dest="report", action="store_false",
-                   help="do not write confusion_matrix.png, mistakes.png and per_class.csv with each evaluation")
+                   help="do not write confusion_matrix.png, mistakes.png and per_class.csv with each evaluation "
+                        "(default: written)")
     p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT, help=PRECISION_HELP)
     return p
 

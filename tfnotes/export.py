@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from tfnotes.atomic import usual_mode
+from tfnotes.atomic import replace_dir, usual_mode
 from tfnotes.checkpoints import restore
 from tfnotes.errors import ConfigError
 from tfnotes.inference import build_inference
@@ -99,7 +99,7 @@ def export(model, out_dir, images, labels, force=False):
     usual_mode(work, directory=True)
     try:
         info = _export_into(model, work, images, labels)
-        _replace_dir(work, out_dir)
+        replace_dir(work, out_dir)  # an existing --out (with --force) is deleted only once this one is in
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -133,13 +133,3 @@ def _export_into(model, work, images, labels):
     return info
 
 
-def _replace_dir(work, out_dir):
-    """Rename the finished folder into place; an existing out_dir (allowed by --force) is removed after."""
-    old = None
-    if os.path.exists(out_dir):
-        old = tempfile.mkdtemp(dir=os.path.dirname(out_dir), prefix=f".{os.path.basename(out_dir)}.", suffix=".old")
-        os.rmdir(old)
-        os.replace(out_dir, old)
-    os.replace(work, out_dir)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)

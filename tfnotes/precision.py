@@ -13,15 +13,8 @@ TensorFlow's graph rewrites (grappler) to run the heavy ops in a 16-bit type, ca
 """
 import os
 
-from tensorflow.core.protobuf import rewriter_config_pb2
-
 from tfnotes.errors import ConfigError
 from tfnotes.tfenv import tf, tf2
-
-try:  # private, but the one way to ask whether oneDNN is on in this process (TF's default depends on the CPU)
-    from tensorflow.python.util._pywrap_util_port import IsMklEnabled as _onednn_enabled
-except ImportError:
-    _onednn_enabled = None
 
 PRECISIONS = ("fp32", "bf16")
 DEFAULT = "fp32"
@@ -51,9 +44,12 @@ def gpu_present():
 
 def onednn_on():
     """Whether TensorFlow's oneDNN kernels are on in this process: without them the bfloat16 rewrite does nothing."""
-    if _onednn_enabled is not None:
-        return bool(_onednn_enabled())
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+    tf.Graph  # noqa: B018  (TensorFlow loaded, through tfenv, before its private module below is imported)
+    try:  # private, but the one way to ask whether oneDNN is on in this process (TF's default depends on the CPU)
+        from tensorflow.python.util._pywrap_util_port import IsMklEnabled
+    except ImportError:
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+    return bool(IsMklEnabled())
 
 
 def shown_cpu_flags():
@@ -104,10 +100,11 @@ def session_config(precision):
         return None
     config = tf.ConfigProto()
     rewrites = config.graph_options.rewrite_options
+    on = type(rewrites).ON  # RewriterConfig.ON
     if bf16_device() == "gpu":
-        rewrites.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON
+        rewrites.auto_mixed_precision = on
     else:
-        rewrites.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+        rewrites.auto_mixed_precision_onednn_bfloat16 = on
     return config
 
 

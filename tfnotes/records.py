@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from tfnotes import pictures
-from tfnotes.atomic import atomic_path, usual_mode
+from tfnotes.atomic import atomic_path, replace_dir, usual_mode
 from tfnotes.data import IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, load_mnist, progress_line, resolve_data_dir
 from tfnotes.errors import DataError
 from tfnotes.tfenv import tf
@@ -186,9 +186,7 @@ def export_split(images, labels, out_root, split, fmt="jpg", quality=JPEG_QUALIT
             lines.append(f"{name} {int(label)}\n")
             if (i + 1) % step == 0 or i + 1 == len(images):
                 progress_line(stream, f"{base}: {i + 1}/{len(images)} images", final=i + 1 == len(images))
-        if os.path.isdir(folder):
-            shutil.rmtree(folder)
-        os.replace(tmp_dir, folder)
+        replace_dir(tmp_dir, folder)  # an older export of the same name is deleted only once this one is in
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise

@@ -10,7 +10,6 @@ import io
 import os
 
 import numpy as np
-from matplotlib.figure import Figure  # a bare Figure draws with Agg: no window, no pyplot state
 
 from tfnotes.atomic import atomic_path, atomic_write_text
 
@@ -69,6 +68,8 @@ def save_png(fig, path):
 
 
 def plot_confusion(counts, step):
+    from matplotlib.figure import Figure  # here: matplotlib takes half a second to load (--help answers at once)
+
     fig = Figure(figsize=(6.4, 5.6), dpi=100)
     ax = fig.subplots()
     # Log colours: the diagonal holds ~1000 per class, the mistakes a handful; both should be visible.
@@ -97,6 +98,8 @@ def plot_mistakes(images, labels, probs, worst, step, wrong_total):
     rows = max(1, -(-len(worst) // cols))
     tile, caption = 28, 12                    # pixels of a digit, and of the caption band under it
     mosaic = np.ones((rows * (tile + caption), cols * tile + cols - 1), np.float32)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(cols * 1.0, rows * 1.25 + 0.5), dpi=100)
     ax = fig.add_axes([0, 0, 1, 1 - 0.5 / (rows * 1.25 + 0.5)])
     for k, i in enumerate(worst):

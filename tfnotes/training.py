@@ -28,6 +28,7 @@ from tfnotes.checkpoints import (
     read_status,
     write_status,
 )
+from tfnotes.cli import HelpFormatter
 from tfnotes.errors import ConfigError, TrainingError, TrainingInterrupted, UnreadableCheckpoints
 from tfnotes.progress import Progress, StopRequest
 from tfnotes.tfenv import tf
@@ -37,7 +38,7 @@ LOG_EVERY = 1000         # steps between progress lines (the course printed ever
 SUMMARY_EVERY = 100      # steps between TensorBoard points
 MAX_TO_KEEP = 5          # checkpoints kept by the Saver (TF's default)
 DEFAULT_SEED = 1         # a fixed default, so the plain command gives the same run (and figures) every time
-WARMUP_STEPS = 20        # steps left out of the measured speed (graph optimisation, caches)
+WARMUP_STEPS = 20        # steps left out of the measured speed (graph optimisation, caches); the benchmarks set it
 STEPS_PER_CALL = 100     # training steps per session call (a loop inside the graph), where the input allows
 SCHEDULE_KEYS = ("model", "batch_size", "learning_rate_base", "learning_rate_decay", "optimizer", "data",
                  "precision", "augment")
@@ -60,7 +61,7 @@ def build_parser(spec, constants):
         raise ValueError(f"the {spec.name} training script lacks the constants {missing}")
     d = {k: constants[k] for k in COURSE_CONSTANTS}
     p = argparse.ArgumentParser(description=f"Train the {spec.name} MNIST model.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--steps", type=int, default=d["STEPS"], help="train up to this global step in total (STEPS)")
     p.add_argument("--batch-size", type=int, default=d["BATCH_SIZE"], help="examples per step (BATCH_SIZE)")
     p.add_argument("--learning-rate-base", type=float, default=d["LEARNING_RATE_BASE"], help="LEARNING_RATE_BASE")
@@ -82,19 +83,19 @@ def build_parser(spec, constants):
     p.add_argument("--summary-every", type=int, default=SUMMARY_EVERY, help="steps between TensorBoard points")
     p.add_argument("--data", choices=("arrays", "tfrecords"), default="arrays",
                    help="arrays: MNIST in memory; tfrecords: data/mnist_train.tfrecords (python mnist_generateds.py)")
-    p.add_argument("--data-dir", default=None, help="MNIST folder; None means $MNIST_DATA_DIR, else <repo>/data")
+    p.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     p.add_argument("--feed", action="store_true",
                    help="the course's placeholder + feed_dict input (slower); default: batches made inside the graph")
     p.add_argument("--precision", choices=precision.PRECISIONS, default=precision.DEFAULT,
                    help=precision.PRECISION_HELP)
     p.add_argument("--steps-per-call", type=int, default=None,
                    help="training steps per session call, run by a loop inside the graph (progress lines, summaries "
-                        f"and checkpoints stay on their steps); None: {STEPS_PER_CALL} with in-graph batches when "
-                        "the step draws no random numbers (the fully connected network), else 1 (LeNet-5's "
+                        f"and checkpoints stay on their steps) (default: {STEPS_PER_CALL} with in-graph batches when "
+                        "the step draws no random numbers, as the fully connected network's; else 1: LeNet-5's "
                         "dropout, --feed, --data tfrecords)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed for weights, batch order, dropout and augmentation; the same seed gives the same "
-                        f"losses on a CPU (None: the resumed run's own seed, else DEFAULT_SEED = {DEFAULT_SEED})")
+                        f"losses on a CPU (default: the resumed run's own seed, else DEFAULT_SEED = {DEFAULT_SEED})")
     add_augment_flags(p)
     return p
 
@@ -113,7 +114,7 @@ def add_augment_flags(p):
                    help="share of the images drawn one pixel thicker")
     p.add_argument("--augment-thin", type=float, default=d.thin, help="share of the images drawn one pixel thinner")
     p.add_argument("--show-augment", metavar="PNG", default=None,
-                   help="write a grid of augmented training images to PNG and exit (no training)")
+                   help="write a grid of augmented training images to PNG and exit, no training (default: train)")
 
 
 def knob_flags(args):
@@ -367,11 +368,13 @@ def hot_loop(sess, ops, args, start, feed_fn, stop, progress, writer):
     and returns (last step, last step yielded, measured steps per second or None).
     """
     step, last_saved, t_warm, warm_step = start, start, None, None
+    warm_end = start + WARMUP_STEPS  # a call ends there, so the speed is timed from exactly that step
     run = make_runner(sess, ops, feed_fn)
     while step < args.steps and stop.signum is None:
         show = progress.wants_values(step)
         summarize = (step + 1) % args.summary_every == 0
-        ahead = 0 if show or summarize else plain_steps_ahead(step, args, ops["steps_per_call"])
+        limit = ops["steps_per_call"] if step >= warm_end else min(ops["steps_per_call"], warm_end - step)
+        ahead = 0 if show or summarize else plain_steps_ahead(step, args, limit)
         done, out = run(show, summarize, ahead)
         step += done
         if len(out) > 1 and not math.isfinite(out[1]):

@@ -9,20 +9,18 @@ two PNGs in --out-dir: ``<name>_top5.png`` (bar chart) and ``<name>_steps.png``
 (original, centre crop, resized).
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):
     # Run as a script (python vgg16/app.py), Python puts vgg16/ itself on sys.path, not the
     # repository root that the package imports below need.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
 
 from tfnotes.precision import DEFAULT, PRECISION_HELP, PRECISIONS, session_config  # noqa: E402
+from tfnotes.tfenv import tf  # noqa: E402  (TensorFlow's TF1 API, loaded on first use, quietly)
 
 from vgg16 import Nclasses, network, utils  # noqa: E402
 

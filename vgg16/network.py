@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import tensorflow.compat.v1 as tf
+
+from tfnotes.tfenv import tf
 
 from vgg16.utils import atomic_output
 

@@ -11,10 +11,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, fontManager
-from matplotlib.ft2font import FT2Font
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SIZE = 224
@@ -130,6 +126,9 @@ def atomic_output(path):
 
 def save_figure(fig, path):
     """Save a figure as PNG, atomically."""
+    # matplotlib is imported where it draws: it takes half a second to load, and --help should answer at once.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.savefig(buf, format="png")
@@ -140,6 +139,8 @@ def save_figure(fig, path):
 
 def save_steps_figure(path, out_png):
     """The course's three-panel figure: original, centre crop, resized to 224x224."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9, 3.4))
     for i, (img, label) in enumerate(zip(prepare_image(path),
                                          ("Original picture", "Centre crop", "Resized")), start=1):
@@ -153,6 +154,8 @@ def save_steps_figure(path, out_png):
 
 
 def _covers(font_path, text):
+    from matplotlib.ft2font import FT2Font
+
     try:
         charmap = FT2Font(str(font_path)).get_charmap()
     except (OSError, RuntimeError, ValueError):
@@ -166,6 +169,8 @@ def find_cjk_font(text=TOP5_TITLE_ZH, fonts=None):
     ``fonts`` defaults to matplotlib's font list.  The 'Last Resort' font is skipped:
     it claims every code point but draws only placeholder boxes.
     """
+    from matplotlib.font_manager import fontManager
+
     fonts = fontManager.ttflist if fonts is None else fonts
     usable = [f for f in fonts if "last resort" not in f.name.lower()]
     known = [f for name in CJK_FAMILIES for f in usable if f.name == name]
@@ -178,6 +183,8 @@ def find_cjk_font(text=TOP5_TITLE_ZH, fonts=None):
 
 def title_and_font(zh=TOP5_TITLE_ZH, en=TOP5_TITLE_EN, fonts=None):
     """(title, FontProperties or None): the Chinese title if a font can draw it, else the English one."""
+    from matplotlib.font_manager import FontProperties
+
     font = find_cjk_font(zh, fonts)
     return (zh, FontProperties(fname=font)) if font else (en, None)
 
@@ -189,6 +196,8 @@ def short_name(name, width=14):
 
 def save_top5_chart(probs, names, out_png, fonts=None):
     """The course's bar chart of the top classes, with the percentage on each bar."""
+    from matplotlib.figure import Figure
+
     title, font = title_and_font(fonts=fonts)
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(1, 1, 1)

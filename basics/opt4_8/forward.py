@@ -3,7 +3,7 @@
 Each weight may add its L2 penalty, regularizer * sum(w²) / 2, to the 'losses' collection;
 backward.py adds that collection to the loss. Graph construction only: no sessions here.
 """
-import tensorflow.compat.v1 as tf
+from tfnotes.tfenv import tf  # TensorFlow's TF1 API, loaded on first use, quietly
 
 HIDDEN = 11
 REG_COLLECTION = "losses"

@@ -3,7 +3,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure  # a bare Figure renders with Agg, no pyplot state
 
 # The one place that decides where the basics lessons write their pictures.
 DEFAULT_FIGURE_DIR = Path(__file__).resolve().parent.parent / "figures"
@@ -30,6 +29,10 @@ def draw_points(ax, X, colours, xx=None, yy=None, probs=None, title=""):
 
 def new_figure(panels):
     """A figure with `panels` axes side by side."""
+    # Imported here: matplotlib takes half a second to load, and --help should answer at once. A bare Figure
+    # renders with Agg, no pyplot state.
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5.5 * panels, 5.2))
     return fig, [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
 
