@@ -14,7 +14,7 @@ import sys
 if __package__ in (None, ""):  # run as a script: the library lives at the repository root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfnotes import data, evaluation, precision  # noqa: E402
+from tfnotes import evaluation, precision  # noqa: E402
 from tfnotes.checkpoints import checkpoint_step, get_checkpoint_state  # noqa: E402
 from tfnotes.errors import CourseError  # noqa: E402
 from tfnotes.models import MODELS  # noqa: E402
@@ -31,8 +31,8 @@ def test(args, stream=None):
     """Evaluate as the flags in `args` say; returns the exit code."""
     stream = stream or sys.stdout
     config = precision.session_config(args.precision)     # --precision bf16; refused where it cannot run
-    mnist = data.read_data_sets(args.data_dir, one_hot=False)
-    watch = evaluation.Watch(MODEL, args, mnist.test, stream)   # each checkpoint once; ends with the training
+    test_set = evaluation.test_set(args)                  # mnist.test, or your own digits (--data)
+    watch = evaluation.Watch(MODEL, args, test_set, stream)   # each checkpoint once; ends with the training
     with tf.Graph().as_default():
         x = tf.placeholder(tf.float32, [None, mnist_lenet5_forward.IMAGE_SIZE ** 2])
         y_ = tf.placeholder(tf.int64, [None])             # the labels as integers, not one-hot
@@ -53,7 +53,7 @@ def test(args, stream=None):
                     with attempt:                         # a damaged one is named, and the next older one tried
                         saver.restore(sess, path)
                         accuracy_score, probs = evaluation.run_in_batches(
-                            sess, [accuracy, probabilities], {x: mnist.test.images, y_: mnist.test.labels})
+                            sess, [accuracy, probabilities], {x: test_set.images, y_: test_set.labels})
                         print(f"After {checkpoint_step(path)} training step(s), test accuracy = {accuracy_score:g}",
                               file=stream, flush=True)
                         watch.record(path, accuracy_score, probs)
@@ -63,7 +63,10 @@ def test(args, stream=None):
 
 def main(argv=None, stream=None):
     try:
-        return test(evaluation.parse_args(MODEL, argv), stream)
+        args = evaluation.parse_args(MODEL, argv)
+        if args.compare:   # a before/after table of two models (fine-tuning on your own digits)
+            return evaluation.compare(MODEL, args, stream)
+        return test(args, stream)
     except KeyboardInterrupt:
         return 130
     except CourseError as e:   # no checkpoint, damaged data, a checkpoint of another network

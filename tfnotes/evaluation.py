@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from tfnotes import data
+from tfnotes import data, inference, records
 from tfnotes.atomic import atomic_path, atomic_write_text
 from tfnotes.checkpoints import (
     checkpoint_paths,
@@ -117,7 +117,59 @@ def build_parser(spec):
                    help="do not write confusion_matrix.png, mistakes.png and per_class.csv with each evaluation "
                         "(default: written)")
     p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT, help=PRECISION_HELP)
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="test on your own digits instead of MNIST's: a TFRecord file, or an image folder with its "
+                        "label file PATH.txt (the Collect tab's my_digits/test); history and report then go to "
+                        "MODEL_DIR/on_<name>/ (default: the 10,000 MNIST test images)")
+    p.add_argument("--compare", metavar="BEFORE_DIR", default=None,
+                   help="print a before/after table instead: the newest checkpoints of BEFORE_DIR and of --model-dir "
+                        "on the MNIST test set and on --data (default: no table)")
     return p
+
+
+class TestSet:
+    """What test() feeds: `images` float32 [N,784] in [0,1], `labels` int64 [N], and a `name` for messages."""
+
+    def __init__(self, images, labels, name):
+        self.images, self.labels, self.name = images, labels, name
+
+
+def test_set(args):
+    """The set test() scores: MNIST's 10,000 test images, or your own digits (--data)."""
+    if args.data is None:
+        test = data.read_data_sets(args.data_dir, one_hot=False).test
+        return TestSet(test.images, test.labels, "the MNIST test set")
+    images, labels = records.load_labelled(args.data)
+    return TestSet(images, labels, args.data)
+
+
+def compare(spec, args, stream=None):
+    """--compare BEFORE_DIR: the accuracy of BEFORE_DIR's and of --model-dir's newest checkpoints on the MNIST test set
+    and on --data, as a table; returns the exit code (0)."""
+    stream = stream or sys.stdout
+    mnist = data.read_data_sets(args.data_dir, one_hot=False).test
+    sets = [TestSet(mnist.images, mnist.labels, "MNIST test")]
+    if args.data is not None:
+        sets.append(test_set(args))
+    rows = []
+    for when, folder in (("before", args.compare), ("after", args.model_dir)):
+        with inference.load_model(spec, folder, args.precision) as model:
+            wrong = [int(np.sum(model.classify(s.images) != s.labels)) for s in sets]
+            rows.append([f"{when}: {folder}", str(model.step)] +
+                        [f"{1 - w / len(s.labels):.4f} ({w} wrong)" for w, s in zip(wrong, sets)])
+    header = ["model", "step"] + [f"{s.name} ({len(s.labels)})" for s in sets]
+    for row in [header, ["---"] * len(header)] + rows:
+        print("| " + " | ".join(row) + " |", file=stream)
+    return 0
+
+
+def results_dir(args):
+    """Where the history and the report go: the model folder, or MODEL_DIR/on_<name>/ for --data."""
+    if args.data is None:
+        return args.model_dir
+    last_two = "_".join(os.path.abspath(args.data).split(os.sep)[-2:])  # my_digits/test: my_digits_test
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in last_two)
+    return os.path.join(args.model_dir, "on_" + name.strip("_.")[-80:])
 
 
 def finished_and_seen(model_dir, done):
@@ -132,7 +184,7 @@ class Watch:
     skipped for an older one, the loop ends when the training has finished (or --once, or --timeout), and each
     result goes to the history (test_accuracy.csv and .png) and the report (confusion matrix, mistakes).
 
-        watch = Watch(spec, args, mnist.test)            NoCheckpointError if there is none and no training runs
+        watch = Watch(spec, args, test_set(args))        NoCheckpointError if there is none and no training runs
         while watch.go_on():                             sleeps --interval s between looks
             ckpt = checkpoints.get_checkpoint_state(model_dir)
             for path, attempt in watch.untested(ckpt):   the newest checkpoint not tested yet (then older ones)
@@ -197,9 +249,14 @@ class Watch:
         """The tested checkpoint's result into the history CSV and plot, and (unless --no-report) the report."""
         step = checkpoint_step(path)
         self.done[step], self.last_new = _file_time(path), time.monotonic()
-        record(self.args.model_dir, step, accuracy, path)
+        out = results_dir(self.args)
+        os.makedirs(out, exist_ok=True)
+        record(out, step, accuracy, path)
         if self.args.report:
-            write_report(self.args.model_dir, step, self.test_set.images, self.test_set.labels, probabilities)
+            write_report(out, step, self.test_set.images, self.test_set.labels, probabilities)
+        if out != self.args.model_dir:
+            print(f"  ({len(self.test_set.labels)} digits of {self.test_set.name}; history and report in {out})",
+                  file=self.stream)
 
 
 def _file_time(path):

@@ -72,6 +72,49 @@ def count_records(path):
     return n
 
 
+def load_tfrecord(path):
+    """uint8 images [N,784] and int64 labels [N] of a TFRecord file in the course's format, every record checked
+    (length and CRC); DataError naming the file and the record otherwise."""
+    images, labels = [], []
+    try:
+        for raw in tf.io.tf_record_iterator(path):
+            features = tf.train.Example.FromString(raw).features.feature
+            pixels = np.frombuffer(features["img_raw"].bytes_list.value[0], np.uint8)
+            one_hot = np.asarray(features["label"].int64_list.value)
+            if pixels.size != IMAGE_PIXELS or one_hot.shape != (NUM_CLASSES,) or one_hot.sum() != 1:
+                raise ValueError("not a 28x28 picture with a one-hot label")
+            images.append(pixels)
+            labels.append(int(one_hot.argmax()))
+    except (tf.errors.OpError, ValueError, KeyError, IndexError) as e:
+        reason = str(getattr(e, "message", e)).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path}: record {len(images)} cannot be read ({reason}); write the file again "
+                        "(python mnist_generateds.py tfrecords ...).") from None
+    if not images:
+        raise DataError(f"{path}: holds no records.")
+    return np.stack(images), np.asarray(labels, np.int64)
+
+
+def label_file_of(folder):
+    """The label file of an image folder in the course's layout: `<folder>.txt` beside it."""
+    return os.path.normpath(folder) + ".txt"
+
+
+def load_labelled(path):
+    """(images float32 [N,784] in [0,1], labels int64 [N]) of your own digits, from a TFRecord file (made by
+    `python mnist_generateds.py tfrecords ...`) or from an image folder with its label file beside it as
+    `<folder>.txt` (the course's layout, as the web page's Collect tab writes it). DataError otherwise."""
+    if os.path.isdir(path):
+        if not os.path.isfile(label_file_of(path)):
+            raise DataError(f"{path} is a folder without its label file {label_file_of(path)} ('NAME LABEL' lines, "
+                            "the course's layout).")
+        images, labels = read_image_folder(path, label_file_of(path))
+    elif os.path.isfile(path):
+        images, labels = load_tfrecord(path)
+    else:
+        raise DataError(f"{path} does not exist: give a TFRecord file or an image folder with its label file.")
+    return images.reshape(-1, IMAGE_PIXELS).astype(np.float32) / 255.0, labels
+
+
 def write_mnist_tfrecords(data_dir=None, out_dir=None, download=True, mirrors=None, stream=None):
     """What the course's script did: the IDX files -> mnist_train.tfrecords, mnist_test.tfrecords."""
     data_dir = resolve_data_dir(data_dir)

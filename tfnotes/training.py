@@ -22,6 +22,7 @@ from tfnotes import augment, data, precision, records
 from tfnotes.checkpoints import (
     PREVIOUS_DIR,
     check_compatible,
+    checkpoint_step,
     list_checkpoints,
     newest_first,
     prepare_model_dir,
@@ -41,11 +42,14 @@ DEFAULT_SEED = 1         # a fixed default, so the plain command gives the same 
 WARMUP_STEPS = 20        # steps left out of the measured speed (graph optimisation, caches); the benchmarks set it
 STEPS_PER_CALL = 100     # training steps per session call (a loop inside the graph), where the input allows
 SCHEDULE_KEYS = ("model", "batch_size", "learning_rate_base", "learning_rate_decay", "optimizer", "data",
-                 "precision", "augment")
+                 "precision", "augment", "own_data", "mnist_mix")
 # Stateful random ops: a step holding one (dropout) draws other numbers inside a loop than in single steps.
 STATEFUL_RANDOM_OPS = ("RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
                        "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoissonV2")
 # The constants each training script defines; they are its flags' defaults.
+MNIST_MIX = 0.5          # with --own-data: the share of each batch from MNIST
+OWN_SEED_OFFSET = 7919   # your digits' batch order is drawn from --seed + this, apart from MNIST's
+MINE_SUFFIX = "_mine"    # a fine-tuned model's folder: model_mine/ beside model/
 COURSE_CONSTANTS = ("BATCH_SIZE", "LEARNING_RATE_BASE", "LEARNING_RATE_DECAY", "REGULARIZER", "STEPS",
                     "MOVING_AVERAGE_DECAY", "MODEL_NAME")
 
@@ -73,7 +77,9 @@ def build_parser(spec, constants):
     p.add_argument("--optimizer", choices=("gd", "momentum", "adam"), default="gd",
                    help="gd is the course's plain gradient descent")
     p.add_argument("--momentum", type=float, default=0.9, help="momentum of --optimizer momentum")
-    p.add_argument("--model-dir", default=spec.model_dir, help="checkpoints, summaries and status go here")
+    p.add_argument("--model-dir", default=None,
+                   help=f"checkpoints, summaries and status go here (default: {spec.model_dir}; with --init-from, "
+                        f"{spec.model_dir}{MINE_SUFFIX})")
     p.add_argument("--model-name", default=d["MODEL_NAME"], help="checkpoint file prefix (MODEL_NAME)")
     p.add_argument("--fresh", action="store_true",
                    help="start from step 0; an existing run is moved to MODEL_DIR/previous/<time>/, never deleted")
@@ -97,7 +103,22 @@ def build_parser(spec, constants):
                    help="seed for weights, batch order, dropout and augmentation; the same seed gives the same "
                         f"losses on a CPU (default: the resumed run's own seed, else DEFAULT_SEED = {DEFAULT_SEED})")
     add_augment_flags(p)
+    add_finetune_flags(p)
     return p
+
+
+def add_finetune_flags(p):
+    """Fine-tuning on your own handwriting: start from a trained model, mix your digits into every batch."""
+    p.add_argument("--init-from", metavar="DIR", default=None,
+                   help="start from the weights (and their moving averages) of the newest checkpoint in DIR, a "
+                        "trained model of this network; DIR is only read, and the run goes to its own --model-dir "
+                        "(default: start from random weights)")
+    p.add_argument("--own-data", metavar="PATH", default=None,
+                   help="your own digits, mixed into every batch: a TFRecord file (python mnist_generateds.py "
+                        "tfrecords ...) or an image folder with its label file PATH.txt (default: MNIST only)")
+    p.add_argument("--mnist-mix", type=float, default=MNIST_MIX,
+                   help="with --own-data: the share of each batch taken from MNIST, so the network does not forget "
+                        "MNIST while it learns your digits")
 
 
 def add_augment_flags(p):
@@ -153,6 +174,23 @@ def check_args(args):
             raise ConfigError(f"{flag} must be >= 0, got {value}")
     if knobs.thicken + knobs.thin > 1 or knobs.scale >= 1:
         raise ConfigError("--augment-thicken + --augment-thin must be at most 1, and --augment-scale below 1")
+    check_finetune_args(args)
+
+
+def check_finetune_args(args):
+    """--init-from, --own-data and --mnist-mix: refused where they cannot work, naming the flag."""
+    if args.init_from is not None:
+        if not os.path.isdir(args.init_from):
+            raise ConfigError(f"--init-from {args.init_from}: no such folder; give the folder of a trained model")
+        if os.path.abspath(args.init_from) == os.path.abspath(args.model_dir):
+            raise ConfigError(f"--init-from {args.init_from} is the --model-dir too: the model you start from is never "
+                              f"written to; give another --model-dir (default: DIR{MINE_SUFFIX})")
+    if args.own_data is not None:
+        if args.feed or args.data == "tfrecords":
+            raise ConfigError("--own-data is mixed into the batches made inside the graph: not with --feed or "
+                              "--data tfrecords")
+        if not 0 <= args.mnist_mix < 1:
+            raise ConfigError(f"--mnist-mix must be at least 0 and below 1, got {args.mnist_mix}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -263,9 +301,34 @@ def build_input(args, global_step, seed):
         x, y_ = _placeholders()
         return x, tf.argmax(y_, 1), {}, (lambda sess: dict(zip((x, y_), train.next_batch(args.batch_size)))), \
             train.num_examples, None
+    if args.own_data is not None:
+        return mixed_batch_source(args, train, global_step, seed)
     x, labels, init_feed, batch_at = in_graph_batch_source(train.images, np.argmax(train.labels, 1),
                                                            args.batch_size, global_step, seed)
     return x, labels, init_feed, None, train.num_examples, batch_at
+
+
+def mixed_batch_source(args, train, global_step, seed):
+    """build_input for --own-data: each step's batch holds round(batch * --mnist-mix) MNIST examples and your own
+    digits for the rest, each part sliced inside the graph from its own per-epoch permutation (so a resumed run, or
+    the loop in the graph, sees exactly the same batches)."""
+    own_x, own_y = records.load_labelled(args.own_data)
+    from_mnist = round(args.batch_size * args.mnist_mix)
+    from_own = args.batch_size - from_mnist
+    if not 0 < from_own <= len(own_x):
+        raise ConfigError(f"--own-data {args.own_data} holds {len(own_x)} digits, and each batch of "
+                          f"{args.batch_size} would take {from_own} of them: lower --batch-size, or change --mnist-mix")
+    parts = [in_graph_batch_source(own_x, own_y, from_own, global_step, seed + OWN_SEED_OFFSET)]
+    if from_mnist:
+        parts.insert(0, in_graph_batch_source(train.images, np.argmax(train.labels, 1), from_mnist, global_step, seed))
+    x, labels = tf.concat([p[0] for p in parts], 0), tf.concat([p[1] for p in parts], 0)
+    init_feed = {k: v for p in parts for k, v in p[2].items()}
+
+    def batch_at(step):
+        pieces = [p[3](step) for p in parts]
+        return tf.concat([a for a, _ in pieces], 0), tf.concat([b for _, b in pieces], 0)
+
+    return x, labels, init_feed, None, train.num_examples + len(own_x), batch_at
 
 
 def with_augment(args, seed, global_step, x, batch_at):
@@ -299,7 +362,9 @@ def run_config(spec, args, seed):
     return dict(model=spec.name, batch_size=args.batch_size, learning_rate_base=args.learning_rate_base,
                 learning_rate_decay=args.learning_rate_decay, regularizer=args.regularizer,
                 moving_average_decay=args.moving_average_decay, optimizer=args.optimizer, data=args.data,
-                precision=args.precision, augment=knobs_dict(args), seed=seed)
+                precision=args.precision, augment=knobs_dict(args), seed=seed, init_from=args.init_from,
+                own_data=args.own_data and os.path.abspath(args.own_data),
+                mnist_mix=args.mnist_mix if args.own_data else None)
 
 
 def knobs_dict(args):
@@ -315,6 +380,25 @@ def resolve_seed(args, old_status):
     if not args.fresh and isinstance(old, int):
         return old
     return DEFAULT_SEED
+
+
+def initialize_from(sess, folder, spec, stream):
+    """--init-from: the weights and their moving averages of the newest readable checkpoint in `folder` (read only);
+    the global step, the optimizer's slots and the data's order start afresh. Returns the checkpoint's path."""
+    model_vars = [v for v in tf.global_variables()
+                  if v in tf.trainable_variables() or v.op.name.endswith("/ExponentialMovingAverage")]
+    saver = tf.train.Saver(model_vars)
+    found = list_checkpoints(folder)
+    if not found:
+        raise ConfigError(f"--init-from {folder}: no checkpoint there; train that model first ({spec.train_command} "
+                          f"--model-dir {folder})")
+    for path, attempt in newest_first(found, spec, folder, stream):
+        with attempt:
+            check_compatible(path, model_vars, folder, spec)
+            saver.restore(sess, path)
+            print(f"starting from the weights of {path} (step {checkpoint_step(path)}); {folder} is only read",
+                  file=stream)
+            return path
 
 
 def warn_schedule_change(old_status, config, stream):
@@ -552,6 +636,8 @@ class Run:
             raise UnreadableCheckpoints(f"none of the {len(found)} checkpoints in {args.model_dir} can be read (named "
                                         "above); use --fresh to start afresh (the old files are moved to "
                                         f"{os.path.join(args.model_dir, PREVIOUS_DIR)}/)")
+        if args.init_from is not None:
+            initialize_from(sess, args.init_from, self.spec, self.stream)
         return 0
 
     def steps(self, sess, train_op, loss, learning_rate):
@@ -614,7 +700,11 @@ class Run:
 def parse_args(spec, constants, argv=None):
     """The script's flags (build_parser) parsed, with the model folder made absolute."""
     args = build_parser(spec, constants).parse_args(argv)
+    if args.model_dir is None:
+        args.model_dir = spec.model_dir + (MINE_SUFFIX if args.init_from else "")
     args.model_dir = os.path.abspath(args.model_dir)
+    if args.init_from is not None:
+        args.init_from = os.path.abspath(args.init_from)
     return args
 
 
