@@ -175,6 +175,8 @@ def report(rates, prec):
             label = other + ":"
             print(f"{prec} ratio vs {label:16s} median {med[OURS] / med[other]:.2f}x, "
                   f"best {best[OURS] / best[other]:.2f}x  (target >= {target})")
+    for other in (name for name in rates if name.startswith("tf, ")):
+        print(f"{prec} {OURS} vs {other}: median {med[OURS] / med[other]:.2f}x, best {best[OURS] / best[other]:.2f}x")
     print(f"  (ours: the in-graph loop, up to {training.STEPS_PER_CALL} steps per session call unless "
           "--steps-per-call says otherwise; PyTorch eager and Keras: one step per call, as each is used)")
     return med
@@ -188,7 +190,10 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
     p.add_argument("--precision", nargs="+", choices=precision.PRECISIONS, default=list(precision.PRECISIONS),
                    help="precisions to compare in (bf16: PyTorch under torch.autocast)")
-    p.add_argument("--steps-per-call", type=int, default=None, help="mnist_backward's --steps-per-call (None: its own)")
+    p.add_argument("--steps-per-call", type=int, nargs="+", default=None,
+                   help="mnist_backward's --steps-per-call; with several values our loop is timed once per value in "
+                        "each round, and the first is compared with the others (default: its own, up to "
+                        f"{training.STEPS_PER_CALL})")
     p.add_argument("--no-keras", action="store_true", help="leave Keras out (it runs in fp32 only)")
     p.add_argument("--feed", action="store_true", help="time mnist_backward's feed_dict path instead")
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
@@ -201,10 +206,15 @@ def main(argv=None):
     machine.describe("start")
     profiles = {}
     for prec in precisions_to_run(args.precision):
-        runs = {OURS: lambda p=prec: bench_tf(data, args.steps, args.warmup, args.feed, args.seed, p,
-                                              args.steps_per_call),
+        per_call = args.steps_per_call or [None]
+        runs = {OURS: lambda p=prec, k=per_call[0]: bench_tf(data, args.steps, args.warmup, args.feed, args.seed, p,
+                                                             k)}
+        for k in per_call[1:]:
+            runs[f"tf, {k} step(s)/call"] = lambda p=prec, k=k: bench_tf(data, args.steps, args.warmup, args.feed,
+                                                                         args.seed, p, k)
+        runs.update({
                 KERAS: lambda: bench_keras(data, args.steps, args.warmup, args.seed),
-                TORCH: lambda p=prec: bench_torch(data, args.steps, args.warmup, args.seed, args.torch_threads, p)}
+                TORCH: lambda p=prec: bench_torch(data, args.steps, args.warmup, args.seed, args.torch_threads, p)})
         if prec != "fp32" or args.no_keras:
             del runs[KERAS]
         report(time_rounds(runs, args.rounds, prec), prec)
