@@ -111,12 +111,12 @@ class SlowClients:
     """`count` connections that send their request slowly: half a header line every `every_s` seconds, half
     (after whole headers announcing 100 kB) a byte of the body. One thread drives them all (selectors). When
     the server closes one, its life (seconds) and the answer's status line are kept in `cut`, and with
-    `again` another connects in its place."""
+    `again` another connects in its place at the next tick (not at once: one answered 503 would loop)."""
 
     def __init__(self, port, count, every_s, again=True, host=None):
         self.port, self.every_s, self.again = port, every_s, again
         self.host = host or f"127.0.0.1:{port}"
-        self.cut, self.failed_connects = [], 0
+        self.cut, self.failed_connects, self.to_connect = [], 0, []
         self.selector = selectors.DefaultSelector()
         self.stop = threading.Event()
         for n in range(count):
@@ -145,6 +145,8 @@ class SlowClients:
                 next_bytes += self.every_s
                 for key in list(self.selector.get_map().values()):
                     self.dribble(key.fileobj, key.data)
+                while self.to_connect:
+                    self.connect(self.to_connect.pop())
 
     def read(self, sock, state):
         try:
@@ -170,8 +172,8 @@ class SlowClients:
         sock.close()
         status = state["answer"].split(b"\r\n", 1)[0].decode("latin-1")
         self.cut.append((time.monotonic() - state["opened"], status))
-        if self.again and not self.stop.is_set():
-            self.connect(state["headers_only"])
+        if self.again:
+            self.to_connect.append(state["headers_only"])
 
     def open_count(self):
         return len(self.selector.get_map())
