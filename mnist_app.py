@@ -114,7 +114,7 @@ def serve(args):
     models = {args.model: load(args.model, args.model_dir)}
     models.update(server.trained_models(restore_model, exclude=models))   # the page's model switch
     with server.Predictor(models, args.model) as predictor, \
-            server.make_server(predictor, args.host, args.port) as httpd:
+            server.make_server(predictor, args.host, args.port, allow_hosts=args.allow_host) as httpd:
         if not server.is_loopback(args.host):
             print(f"warning: --host {args.host}: the page is reachable from the network, by anyone who can "
                   "reach this machine", file=sys.stderr)
@@ -149,6 +149,11 @@ def build_parser():
     p.add_argument("--port", type=int, default=8000, help="with --serve: the port (0: any free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="with --serve: the address to listen on; 0.0.0.0 opens the page to the network")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="with --serve: also answer requests addressed to NAME (repeat for more names), e.g. this "
+                        "machine's name on the network; always answered: localhost, 127.0.0.1, [::1] and the "
+                        "--host address, and with a --host open to the network any IP address; any other name is "
+                        "refused (421), as a web page elsewhere may point its own name here (DNS rebinding)")
     return p
 
 

@@ -100,7 +100,7 @@ def train(steps, folder):
 
 @contextlib.contextmanager
 def serving(model_dir):
-    """`mnist_app.py --serve --port 0` in a subprocess: yields its port."""
+    """`mnist_app.py --serve --port 0` in a subprocess: yields its port and process id."""
     command = [sys.executable, os.path.join(ROOT, "mnist_app.py"), "--serve", "--port", "0"]
     command += ["--model-dir", model_dir] if model_dir else []
     with tempfile.TemporaryFile("w+") as log:
@@ -111,7 +111,7 @@ def serving(model_dir):
                 log.seek(0)
                 raise SystemExit(f"the server did not start: {line}{log.read()[-2000:]}")
             print(line.strip())
-            yield int(line.split("http://127.0.0.1:")[1].split("/")[0])
+            yield int(line.split("http://127.0.0.1:")[1].split("/")[0]), proc.pid
         finally:
             proc.terminate()
             proc.wait(30)
@@ -161,7 +161,7 @@ def main(argv=None):
         if args.train_steps:
             model_dir = os.path.join(tmp, "fc")
             train(args.train_steps, model_dir)
-        with serving(model_dir) as port:
+        with serving(model_dir) as (port, _):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             for body, _ in pictures[:WARM_UP]:
                 post(conn, body)

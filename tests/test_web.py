@@ -46,7 +46,10 @@ INSTALL = ("install a browser for these tests with: apt-get install chromium chr
 DRIVER = "/usr/bin/chromedriver"
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=900,1150"]
+                 "--window-size=900,1150",
+                 # A name of a hostile site's own that points at this machine, as after DNS rebinding
+                 # (tests/test_web_security.py); nothing is looked up on the network.
+                 "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
 WAIT_S = 30            # a prediction takes well under a second; this is for a very busy machine
 
 
@@ -66,14 +69,15 @@ def predictor(model_dir):
 
 
 @contextlib.contextmanager
-def running(predictor):
-    """A server on a free port of 127.0.0.1 in a thread: (host, port, its log lines)."""
+def running(predictor, **options):
+    """A server on a free port of 127.0.0.1 in a thread: (host, port, its log lines, the server). options:
+    make_server's allow_hosts, limits."""
     lines = []
-    httpd = server.make_server(predictor, "127.0.0.1", 0, log=lines.append)
+    httpd = server.make_server(predictor, "127.0.0.1", 0, log=lines.append, **options)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield httpd.server_address[0], httpd.server_address[1], lines
+        yield httpd.server_address[0], httpd.server_address[1], lines, httpd
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -188,6 +192,11 @@ def answer_of(site, body):
     return call(site, "POST", "/api/predict", body)[2]["error"]
 
 
+def host(site):
+    """The Host header a browser sends for `site`: the only kind the server answers (tests/test_web_security.py)."""
+    return f"{site[0]}:{site[1]}"
+
+
 def raw_request(site, head, body=b""):
     """Send raw bytes; the whole answer (the server closes the connection after it), as bytes."""
     with socket.create_connection(site[:2], timeout=WAIT_S) as sock:
@@ -205,7 +214,7 @@ def split_answer(raw):
 
 def test_a_body_over_10_mb_is_refused_unread(site):
     size = server.MAX_BODY + 1
-    head = f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode()
+    head = f"POST /api/predict HTTP/1.1\r\nHost: {host(site)}\r\nContent-Length: {size}\r\n\r\n".encode()
     start = time.monotonic()
     status, answer = split_answer(raw_request(site, head, b"\0" * 65536))   # only the start of the body is sent
     assert status.startswith("HTTP/1.1 413") and "Connection: close" in status
@@ -221,7 +230,8 @@ def test_malformed_requests_get_json_errors(site):
     assert status.startswith("HTTP/1.1 431") and "error" in answer
     # Not HTTP at all: http.server answers as to HTTP/0.9, the body alone; still JSON.
     assert "Bad request syntax" in json.loads(raw_request(site, b"NONSENSE\r\n\r\n"))["error"]
-    status, answer = split_answer(raw_request(site, b"POST /api/predict HTTP/1.1\r\nHost: x\r\n\r\n"))
+    head = f"POST /api/predict HTTP/1.1\r\nHost: {host(site)}\r\n\r\n".encode()
+    status, answer = split_answer(raw_request(site, head))
     assert status.startswith("HTTP/1.1 411") and "Content-Length" in answer["error"]
     assert call(site, "GET", "/api/health")[0] == 200
 
@@ -503,7 +513,8 @@ def test_model_switch_reads_again_with_the_other_network(browser, model_dir):
 def test_a_host_open_to_the_network_prints_a_warning(model_dir, monkeypatch, capsys):
     # The tests listen on the loopback address only: the server is made there whatever --host says.
     make_server = server.make_server
-    monkeypatch.setattr(server, "make_server", lambda predictor, host, port: make_server(predictor, "127.0.0.1", 0))
+    monkeypatch.setattr(server, "make_server",
+                        lambda predictor, host, port, **options: make_server(predictor, "127.0.0.1", 0, **options))
     monkeypatch.setattr(server, "serve_until_stopped", lambda httpd: None)
     assert mnist_app.main(["--serve", "--host", "0.0.0.0", "--model-dir", model_dir]) == 0
     out, err = capsys.readouterr()

@@ -25,9 +25,13 @@
   async function predict(picture) {
     const query = new URLSearchParams({ top_k: "3", inputs: "1" });
     if (model) query.set("model", model);
+    // The server takes image/* or application/octet-stream only (tfnotes/server.py, PICTURE_TYPES); a file of
+    // another type (a .txt chosen by mistake) is still sent, as octet-stream, for the server to say what it is.
+    const type = picture.type.startsWith("image/") ? picture.type : "application/octet-stream";
     let response;
     try {
-      response = await fetch(`/api/predict?${query}`, { method: "POST", body: picture });
+      response = await fetch(`/api/predict?${query}`,
+        { method: "POST", body: picture, headers: { "Content-Type": type } });
     } catch (_) {
       throw new Error("无法连接服务器 Cannot reach the server: is `python mnist_app.py --serve` still running?");
     }
