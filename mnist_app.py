@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from tfnotes import digits, inference, pictures, segment, server
+from tfnotes import collect, digits, inference, pictures, segment, server
 from tfnotes.checkpoints import list_checkpoints, newest_first
 from tfnotes.cli import HelpFormatter
 from tfnotes.errors import CheckpointMismatchError, ConfigError, ModelError, NoCheckpointError
@@ -85,7 +85,7 @@ def application(args, names, course_lines=False):
             batch, entries, decoded = digits.prepare_numbers(items, model.predict, args.digits,
                                                              bool(args.save_debug), pre_pic)
         probs = model.predict(batch) if len(batch) else np.zeros((0, 10), np.float32)
-    found = digits.results(entries, probs, args.top_k)
+    found = digits.results(entries, probs, args.top_k, batch if args.inputs else None)
     if args.json:
         print(json.dumps(found, ensure_ascii=False, indent=1))
     for result in found:
@@ -114,7 +114,8 @@ def serve(args):
     models = {args.model: load(args.model, args.model_dir)}
     models.update(server.trained_models(restore_model, exclude=models))   # the page's model switch
     with server.Predictor(models, args.model) as predictor, \
-            server.make_server(predictor, args.host, args.port, allow_hosts=args.allow_host) as httpd:
+            server.make_server(predictor, args.host, args.port, allow_hosts=args.allow_host,
+                               collection=collect.Collection(args.collect_dir)) as httpd:
         if not server.is_loopback(args.host):
             print(f"warning: --host {args.host}: the page is reachable from the network, by anyone who can "
                   "reach this machine", file=sys.stderr)
@@ -136,6 +137,8 @@ def build_parser():
                    help="checkpoint folder (default: the model's own, <repo>/model or <repo>/lenet5/model)")
     p.add_argument("--top-k", type=int, default=1, help="also show the next most likely digits")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of lines")
+    p.add_argument("--inputs", action="store_true",
+                   help="with --json: add each digit's 28x28 input as rows of 0..255, what the model sees")
     p.add_argument("--save-debug", metavar="DIR", default=None,
                    help="write a PNG per picture into DIR: the picture with numbered boxes, each box's 28x28 "
                         "input and its reading (default: none written)")
@@ -154,6 +157,12 @@ def build_parser():
                         "machine's name on the network; always answered: localhost, 127.0.0.1, [::1] and the "
                         "--host address, and with a --host open to the network any IP address; any other name is "
                         "refused (421), as a web page elsewhere may point its own name here (DNS rebinding)")
+    p.add_argument("--collect", action="store_true",
+                   help="save the pictures (one digit each, the digit --label) as samples of your handwriting into "
+                        "--collect-dir, instead of reading them (docs/your_handwriting.md)")
+    p.add_argument("--label", default=None, help="with --collect: the digit the pictures show (default: none given)")
+    p.add_argument("--collect-dir", default=server.DEFAULT_COLLECT_DIR,
+                   help="your handwriting's folder, for --collect and the web page's Collect tab")
     return p
 
 
@@ -167,6 +176,12 @@ def main(argv=None):
         return 2
     if args.serve:
         return main_serve(args)
+    if args.collect:   # samples of your handwriting, for fine-tuning (tfnotes/collect.py)
+        try:
+            return collect.add_pictures(args.collect_dir, args.label, args.images)
+        except ConfigError as exc:
+            print(f"error: {exc}; use --collect --label N picture ...", file=sys.stderr)
+            return 2
     try:
         names = args.images or ask_paths()
     except (EOFError, KeyboardInterrupt):

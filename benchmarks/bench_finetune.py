@@ -4,8 +4,10 @@ are collected as the web page's Collect tab collects them, made into the course'
     python benchmarks/bench_finetune.py                         # fc: the trained model in model/, 150 samples
     python benchmarks/bench_finetune.py --model lenet5 --base-dir lenet5/model --steps 200
 
-1. --samples of the writer's digits (seeded by --seed) go through tfnotes.collect, as the page sends them
-   (app.js's padPicture) and as its Collect tab saves them: every 5th one into the held-out test folder.
+1. --samples of the writer's digits (seeded by --seed) are drawn with the mouse on the real page's Collect tab
+   in headless Chromium (the page's shuffled order of digits seeded too) and saved by the server, every 5th one
+   into the held-out test folder. --no-browser saves the same digits through tfnotes.collect directly, as the
+   page would send them (app.js's padPicture): faster, and for machines without Chromium.
 2. `python mnist_generateds.py tfrecords` makes the training folder a TFRecord file, as the docs say to.
 3. `python mnist_backward.py --init-from BASE --own-data ... --mnist-mix ...` fine-tunes into a new folder (timed;
    BASE is only read).
@@ -21,6 +23,7 @@ import io
 import os
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -29,11 +32,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:          # run as a script: make the scripts and `tfnotes` importable
     sys.path.insert(0, ROOT)
 
-from tfnotes import collect, data, inference, pictures, records  # noqa: E402
+from tfnotes import collect, data, inference, pictures, records, server  # noqa: E402
 
 import mnist_backward  # noqa: E402
 import mnist_generateds  # noqa: E402
-from benchmarks import machine, writer  # noqa: E402
+from benchmarks import browser, machine, writer  # noqa: E402
 from lenet5 import mnist_lenet5_backward  # noqa: E402
 
 SCRIPTS = {"fc": mnist_backward, "lenet5": mnist_lenet5_backward}
@@ -54,6 +57,8 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=100, help="examples per step")
     p.add_argument("--keep", default=None, help="keep the collection and the fine-tuned model here (default: a "
                                                 "temporary folder)")
+    p.add_argument("--no-browser", dest="browser", action="store_false",
+                   help="save the digits through tfnotes.collect, not by drawing them on the page in Chromium")
     return p
 
 
@@ -62,6 +67,41 @@ def collect_samples(folder, count, seed):
     collection = collect.Collection(folder)
     for digit, sample in writer.samples(count, seed):
         collection.add(digit, writer.page_png(sample))
+    return collection
+
+
+# The page's Math.random, seeded: the Collect tab asks for the digits in the same order at every run.
+SEEDED_RANDOM = """(() => { let s = %d >>> 0; Math.random = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296; }; })();"""
+
+
+def collect_in_browser(folder, count, seed, args):
+    """The writer draws `count` digits on the Collect tab of a real page in headless Chromium, served by this
+    project's server with the base model; returns the Collection the server saved them into."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    collection = collect.Collection(folder)
+    model = inference.load_model(args.model, args.base_dir)
+    with server.Predictor({args.model: model}, args.model) as predictor, \
+            server.make_server(predictor, port=0, log=lambda line: None, collection=collection) as httpd, \
+            tempfile.TemporaryDirectory(prefix="chromium_") as profile:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        driver = browser.chromium(profile)
+        try:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SEEDED_RANDOM % seed})
+            driver.get(f"http://127.0.0.1:{httpd.server_address[1]}/")
+            driver.find_element(By.ID, "tab-collect").click()
+            canvas, seen = driver.find_element(By.ID, "collect-pad"), {}
+            for k in range(1, count + 1):
+                digit = int(driver.find_element(By.ID, "ask").text)
+                browser.draw_strokes(driver, canvas, writer.sample(digit, seen.get(digit, 0), seed))
+                seen[digit] = seen.get(digit, 0) + 1
+                driver.find_element(By.ID, "collect-save").click()
+                WebDriverWait(driver, 30).until(lambda d, k=k: collection.counts()["total"] == k)
+        finally:
+            driver.quit()
+            httpd.shutdown()
     return collection
 
 
@@ -82,7 +122,14 @@ def quiet(fn, *args):
 
 def fine_tune(args, folder):
     """Collect, make the TFRecord file, fine-tune; returns (the new model's folder, seconds the fine-tune took)."""
-    collection = collect_samples(os.path.join(folder, "my_digits"), args.samples, args.seed)
+    where = os.path.join(folder, "my_digits")
+    start = time.perf_counter()
+    if args.browser:
+        collection = collect_in_browser(where, args.samples, args.seed, args)
+    else:
+        collection = collect_samples(where, args.samples, args.seed)
+    print(f"collected {args.samples} digits {'on the page in Chromium' if args.browser else 'through tfnotes.collect'}"
+          f" in {time.perf_counter() - start:.0f} s")
     train_dir = os.path.join(collection.folder, "train")
     tfrecord = os.path.join(folder, "my_digits.tfrecords")
     quiet(mnist_generateds.main, ["tfrecords", "--image-dir", train_dir, "--label-file", train_dir + ".txt",
@@ -119,6 +166,8 @@ def report(args, sets, names, before, after, seconds):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     args.base_dir = os.path.abspath(args.base_dir or SCRIPTS[args.model].MODEL.model_dir)
+    if args.browser and browser.missing():
+        raise SystemExit(f"error: {browser.missing()}; or --no-browser")
     machine.describe("start")
     with tempfile.TemporaryDirectory(prefix="bench_finetune_") as tmp:
         folder = args.keep or tmp

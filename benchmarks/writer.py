@@ -101,10 +101,16 @@ def digit_order(count, seed):
     return [int(d) for _ in range(rounds) for d in rng.permutation(10)][:count]
 
 
+def sample(digit, occurrence, seed):
+    """The writer's `occurrence`-th sample of `digit` (from 0): the same strokes for the same three numbers, in
+    whatever order the digits are asked for."""
+    return strokes(digit, np.random.default_rng([seed, 2, digit, occurrence]))
+
+
 def samples(count, seed):
     """[(digit, strokes)] of `count` samples, the same for the same seed."""
-    rng = np.random.default_rng([seed, 2])
-    return [(d, strokes(d, rng)) for d in digit_order(count, seed)]
+    order = digit_order(count, seed)
+    return [(d, sample(d, order[:k].count(d), seed)) for k, d in enumerate(order)]
 
 
 def sheet(pairs, columns=10):

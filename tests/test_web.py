@@ -25,31 +25,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfnotes import digits, inference, server, touching
+from tfnotes import collect, digits, inference, server, touching
 from tfnotes.errors import ConfigError, ModelError
 
 import mnist_app
+from benchmarks.browser import BROWSER_FLAGS, DRIVER, INSTALL, chromium  # noqa: F401  (test_web_security uses them)
+from benchmarks.browser import missing as missing_browser
 
 try:
     from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.actions import interaction
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     webdriver = None
 
-INSTALL = ("install a browser for these tests with: apt-get install chromium chromium-driver "
-           "(as root), then .venv/bin/pip install selenium")
-DRIVER = "/usr/bin/chromedriver"
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=900,1150",
-                 # A name of a hostile site's own that points at this machine, as after DNS rebinding
-                 # (tests/test_web_security.py); nothing is looked up on the network.
-                 "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
 WAIT_S = 30            # a prediction takes well under a second; this is for a very busy machine
 
 
@@ -71,7 +65,7 @@ def predictor(model_dir):
 @contextlib.contextmanager
 def running(predictor, **options):
     """A server on a free port of 127.0.0.1 in a thread: (host, port, its log lines, the server). options:
-    make_server's allow_hosts, limits."""
+    make_server's allow_hosts, limits, collection."""
     lines = []
     httpd = server.make_server(predictor, "127.0.0.1", 0, log=lines.append, **options)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -85,8 +79,14 @@ def running(predictor, **options):
 
 
 @pytest.fixture(scope="module")
-def site(predictor):
-    with running(predictor) as address:
+def collected(tmp_path_factory):
+    """The Collect tab's folder of the tests' server (never the repository's my_digits/)."""
+    return collect.Collection(tmp_path_factory.mktemp("collected") / "my_digits")
+
+
+@pytest.fixture(scope="module")
+def site(predictor, collected):
+    with running(predictor, collection=collected) as address:
         yield address
 
 
@@ -133,12 +133,12 @@ def test_predict_answers_what_the_app_prints(site, root, model_dir, capsys, name
         assert answer["number"] == "2026"          # and this small model reads it right
 
 
-def test_inputs_are_what_the_model_sees(site, root, predictor):
+def test_inputs_are_what_the_model_sees(site, root, model_dir, capsys):
+    # The page shows the same 28x28 inputs as the command line gives for the file (mnist_app.py --json --inputs).
     seen = call(site, "POST", "/api/predict?inputs=1", picture_bytes(root, "number_2026.png"))[2]["inputs"]
-    batch, _, _ = digits.prepare_numbers([(str(root / "pic" / "number_2026.png"), None)],
-                                         predictor.model("fc").predict)
-    assert np.array(seen).shape == (4, 28, 28)
-    assert np.array_equal(np.array(seen, np.uint8), np.round(batch * 255).astype(np.uint8))
+    expected = app_json(root / "pic" / "number_2026.png", model_dir, capsys, "--inputs")["inputs"]
+    assert np.array(seen).shape == (4, 28, 28) and np.array(seen).max() == 255
+    assert seen == expected
 
 
 def test_bad_requests_answer_json_errors_and_the_server_goes_on(predictor, root, tmp_path, capsys, model_dir):
@@ -301,13 +301,6 @@ def test_the_command_serves_until_ctrl_c(root, model_dir):
 # The page in a real browser
 # ---------------------------------------------------------------------------------------------------------
 
-def missing_browser():
-    missing = [what for what, ok in (("the Selenium package", webdriver is not None),
-                                     ("Chromium", shutil.which("chromium") or shutil.which("chromium-browser")),
-                                     (DRIVER, os.path.exists(DRIVER))) if not ok]
-    return f"no {', no '.join(missing)}: {INSTALL}" if missing else None
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     reason = missing_browser()
@@ -315,13 +308,7 @@ def browser(tmp_path_factory):
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"CI needs the browser tests: {reason}")
         pytest.skip(reason)
-    os.environ["SE_AVOID_STATS"] = "true"          # Selenium sends no usage statistics
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-    for flag in BROWSER_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)   # the system's driver: nothing downloaded
+    driver = chromium(tmp_path_factory.mktemp("chromium"))   # the system's driver: nothing downloaded
     try:
         yield driver
     finally:
@@ -428,16 +415,16 @@ def test_drawn_digits_are_read(page, site, root, tmp_path):
     assert console_errors(page) == []
 
 
-def screenshot(driver, tmp_path, root):
-    """The page as the docs show it: a small palette PNG (written into docs/ with UPDATE_SCREENSHOT=1)."""
-    shot = tmp_path / "web_page.png"
+def screenshot(driver, tmp_path, root, name="web_page.png"):
+    """The page as the docs show it: a small palette PNG (written into docs/images/ with UPDATE_SCREENSHOT=1)."""
+    shot = tmp_path / name
     driver.save_screenshot(str(shot))
     with Image.open(shot) as img:
         small = img.convert("RGB").quantize(64, method=Image.Quantize.MEDIANCUT)
     small.save(shot, optimize=True)
     assert shot.stat().st_size < 150_000
     if os.environ.get("UPDATE_SCREENSHOT"):
-        shutil.copy(shot, root / "docs" / "images" / "web_page.png")
+        shutil.copy(shot, root / "docs" / "images" / name)
 
 
 def open_photo_tab(page):
@@ -522,3 +509,70 @@ def test_a_host_open_to_the_network_prints_a_warning(model_dir, monkeypatch, cap
     assert out.startswith("serving the digit page at http://127.0.0.1:") and out.endswith("stopped\n")
     assert mnist_app.main(["--serve", "--model-dir", model_dir]) == 0      # the default host: 127.0.0.1
     assert "warning" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The Collect tab: your handwriting, saved for fine-tuning (tfnotes/collect.py)
+# ---------------------------------------------------------------------------------------------------------
+
+def test_collect_api_saves_refuses_and_undoes(site, collected, root):
+    before = collected.counts()["total"]
+    png = picture_bytes(root, "7.png")
+    status, headers, saved = call(site, "POST", "/api/collect?label=7", png, {"Content-Type": "image/png"})
+    assert status == 200 and saved["counts"]["total"] == before + 1 and saved["file"].endswith("_7.png")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    for query, body, kind, code, words in (
+            ("?label=12", png, "image/png", 400, "must be one digit"),
+            ("?label=7&label=1", png, "image/png", 400, "one label=N"),
+            ("", png, "image/png", 400, "one label=N"),
+            ("?label=7&path=../../x", png, "image/png", 400, "unknown query parameter 'path'"),
+            ("?label=7", b"not a picture", "image/png", 400, "not a picture"),
+            ("?label=7", png, "text/plain", 415, "Content-Type text/plain")):
+        status, _, answer = call(site, "POST", f"/api/collect{query}", body, {"Content-Type": kind})
+        assert (status, words in answer["error"]) == (code, True), (query, answer)
+    status, _, answer = call(site, "POST", "/api/collect?label=7", png,
+                             {"Content-Type": "image/png", "Origin": "http://evil.example"})
+    assert status == 403
+    assert call(site, "GET", "/api/collect/counts")[2]["total"] == before + 1     # nothing more was saved
+    status, _, removed = call(site, "POST", "/api/collect/undo", b"")
+    assert status == 200 and removed["file"] == saved["file"] and removed["counts"]["total"] == before
+    assert not os.path.exists(os.path.join(collected.folder, saved["file"]))
+    if before == 0:
+        assert call(site, "POST", "/api/collect/undo", b"")[0] == 409
+
+
+def test_the_collect_tab_saves_the_writers_digits(page, collected, tmp_path, root):
+    from benchmarks import writer
+    from benchmarks.browser import draw_strokes
+
+    page.find_element(By.ID, "tab-collect").click()
+    canvas = page.find_element(By.ID, "collect-pad")
+    start = collected.counts()["total"]
+    rng = np.random.default_rng(5)
+    asked = []
+    for k in range(1, 8):
+        digit = int(page.find_element(By.ID, "ask").text)
+        asked.append(digit)
+        draw_strokes(page, canvas, writer.strokes(digit, rng))
+        if k % 2:
+            page.find_element(By.ID, "collect-save").click()
+        else:                                                   # Enter saves too
+            ActionChains(page).send_keys(Keys.ENTER).perform()
+        WebDriverWait(page, WAIT_S).until(lambda d, k=k: collected.counts()["total"] == start + k)
+    counts = collected.counts()
+    totals = page.execute_script("""return [...document.querySelectorAll("#counts tbody tr")].map(
+        (row) => [...row.querySelectorAll("td")].map((td) => Number(td.textContent)))""")
+    assert [row[:10] for row in totals] == [counts["train"], counts["test"]]
+    assert len(set(asked)) == len(asked)           # the first round asks each digit once, in a shuffled order
+    saved = sorted(line.split() for split in ("train", "test")
+                   for line in open(os.path.join(collected.folder, f"{split}.txt")).read().splitlines())
+    assert [int(label) for _, label in saved[-7:]] == asked        # each saved as the digit it was asked for
+    draw_strokes(page, canvas, writer.strokes(int(page.find_element(By.ID, "ask").text), rng))
+    screenshot(page, tmp_path, root, "collect_tab.png")          # the next digit written, not yet saved
+    page.find_element(By.ID, "collect-clear").click()
+    page.find_element(By.ID, "collect-undo").click()
+    WebDriverWait(page, WAIT_S).until(lambda d: collected.counts()["total"] == start + 6)
+    assert "Removed" in page.find_element(By.ID, "collect-status").text
+    page.find_element(By.ID, "collect-save").click()            # nothing drawn: asked to write first
+    assert "first" in page.find_element(By.ID, "collect-status").text
+    assert console_errors(page) == []

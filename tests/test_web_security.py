@@ -28,6 +28,7 @@ import mnist_app
 
 # test_web's fixtures, shared: the small model and its predictor, a server on a free port, the browser.
 browser, model_dir, predictor, site = test_web.browser, test_web.model_dir, test_web.predictor, test_web.site
+collected = test_web.collected
 PNG = {"Content-Type": "image/png"}
 # What must never reach the log raw: C0, DEL, C1, line and paragraph separators, bidirectional controls.
 REQUEST_LINE = re.compile(r'\d\d:\d\d:\d\d 127\.0\.0\.1 "[^"]*" \d{3} \d+ B ')

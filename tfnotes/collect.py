@@ -16,6 +16,7 @@ page's requests.
 import io
 import os
 import re
+import sys
 import threading
 
 import numpy as np
@@ -23,7 +24,7 @@ from PIL import Image
 
 from tfnotes import pictures
 from tfnotes.atomic import atomic_path, atomic_write_text
-from tfnotes.errors import ConfigError
+from tfnotes.errors import ConfigError, ImageError
 
 TEST_EVERY = 5            # samples 5, 10, 15, ... go to the held-out test folder
 SPLITS = ("train", "test")
@@ -113,6 +114,32 @@ class Collection:
     def _write(self, path, data):
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             f.write(data)
+
+
+def add_pictures(folder, label, paths, stream=None, errors=None):
+    """`mnist_app.py --collect --label N picture ...`: each picture (a photo of one digit) into the collection;
+    prints a line for each; returns the exit code (1 when some could not be used: each gets an error line)."""
+    stream, errors = stream or sys.stdout, errors or sys.stderr
+    label = check_label(label)
+    if not paths:
+        raise ConfigError("no pictures given")
+    collection, failed = Collection(folder), 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                saved = collection.add(label, f.read(), name=path)
+        except OSError as exc:
+            print(f"error: {path}: cannot read it ({exc.strerror or exc})", file=errors)
+            failed += 1
+            continue
+        except ImageError as exc:
+            print(f"error: {exc}", file=errors)
+            failed += 1
+            continue
+        counts = saved["counts"]
+        print(f"{path}: saved as {saved['file']} in {collection.folder} (digit {label}: {counts['train'][label]} to "
+              f"train on, {counts['test'][label]} held out)", file=stream)
+    return 1 if failed else 0
 
 
 def _png(picture):

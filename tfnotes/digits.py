@@ -400,8 +400,9 @@ def top(p, k):
     return [[int(d), round(float(p[d]), 4)] for d in order]
 
 
-def results(entries, probs, top_k=1):
-    """Per input, in order, a dict with "path" and either "error" or the reading.
+def results(entries, probs, top_k=1, batch=None):
+    """Per input, in order, a dict with "path" and either "error" or the reading; with `batch` (the model's input,
+    [N, 28, 28] in [0, 1]), also "inputs": each digit's 28x28 input as rows of 0..255, what the model sees.
 
     One digit (prepare_all, --single): {"digit", "confidence", "top": [[digit, p], ...]}. A number
     (prepare_numbers): {"number": "2026", "digits": [{"digit", "probability", "top_k", "box"}]}, plus
@@ -426,6 +427,9 @@ def results(entries, probs, top_k=1):
                 words.append("".join(str(d["digit"]) for d in digits[k:k + n]))
                 k += n
             result.update(number=" ".join(words), digits=digits)
+        if batch is not None:
+            rows = entry["rows"] if "rows" in entry else [entry["row"]]
+            result["inputs"] = np.round(np.asarray(batch)[rows] * 255).astype(np.uint8).tolist()
         out.append(result)
     return out
 

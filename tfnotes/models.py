@@ -34,6 +34,10 @@ def lenet5_logits(x, train, regularizer):
     return lenet.forward(images, train, regularizer)
 
 
+# A network fine-tuned on your own digits (mnist_backward.py --init-from) goes to its model's folder + this,
+# model_mine/ beside model/; the web page offers it as "<name>-mine".
+MINE_SUFFIX = "_mine"
+
 MODELS = {
     "fc": ModelSpec("fc", fc_logits, os.path.join(REPO_DIR, "model"),
                     "python mnist_backward.py", "python mnist_test.py"),

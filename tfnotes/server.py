@@ -7,6 +7,10 @@
                           object `mnist_app.py --json` prints for it, with "path": "upload". Query: model=NAME,
                           top_k=1..10 (default 1), inputs=1 (adds "inputs": each digit's 28x28 input as 0..255
                           rows, what the model sees)
+    POST /api/collect?label=N       body: a picture of the digit N (the Collect tab's drawing) -> saved into the
+                          collection folder (tfnotes/collect.py): {"number", "split", "file", "counts"}
+    GET  /api/collect/counts        {"train": [count of each digit], "test": [...], "total", "folder"}
+    POST /api/collect/undo          removes the digit saved last -> {"number", "split", "file", "label", "counts"}
 
 Only the standard library's http.server (ThreadingHTTPServer): one thread per connection. The networks are
 loaded once and shared; their TensorFlow sessions may run from several threads at once. Every error is a
@@ -25,6 +29,7 @@ import dataclasses
 import io
 import ipaddress
 import json
+import os
 import re
 import signal
 import socket
@@ -37,13 +42,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
-
-from tfnotes import digits, pictures
+from tfnotes import collect, digits, pictures
 from tfnotes.errors import ConfigError, CourseError, ImageError, ModelError
-from tfnotes.models import MODELS
+from tfnotes.models import MINE_SUFFIX, MODELS, REPO_DIR
 
 MAX_BODY = 10 * 1024 * 1024          # bytes of one uploaded picture (a phone photo is 2-6 MB)
+DEFAULT_COLLECT_DIR = os.path.join(REPO_DIR, "my_digits")   # the Collect tab's folder (--collect-dir)
 WEB_DIR = Path(__file__).resolve().parent / "web"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -71,19 +75,21 @@ class Limits:
 
 
 def trained_models(load, exclude=()):
-    """{name: Model} of every lesson network whose own folder holds a usable checkpoint, `exclude` left out.
+    """{name: Model} of every lesson network whose own folder holds a usable checkpoint, and of each one fine-tuned
+    on your digits ("<name>-mine", in <its folder>_mine), `exclude` left out.
 
-    load(name) restores one (mnist_app.restore_model). For the page's model switch: a network not trained
+    load(name, folder) restores one (mnist_app.restore_model). For the page's model switch: a network not trained
     (or being written) is simply not offered.
     """
     found = {}
-    for name in MODELS:
-        if name in exclude:
-            continue
-        try:
-            found[name] = load(name)
-        except (CourseError, ValueError, OSError):
-            continue
+    for name, spec in MODELS.items():
+        for label, folder in ((name, spec.model_dir), (f"{name}-mine", spec.model_dir + MINE_SUFFIX)):
+            if label in exclude or not os.path.isdir(folder):
+                continue
+            try:
+                found[label] = load(name, folder)
+            except (CourseError, ValueError, OSError):
+                continue
     return found
 
 
@@ -143,10 +149,19 @@ def read_upload(model, data, top_k=1, inputs=False):
     picture = pictures.load_image(data, name=name)
     batch, fields = digits.read_number(picture, name, model.predict)
     entry = {"path": name, "rows": list(range(len(batch))), **fields}
-    [result] = digits.results([entry], model.predict(batch), top_k)
-    if inputs:
-        result["inputs"] = np.round(batch * 255).astype(np.uint8).tolist()
+    [result] = digits.results([entry], model.predict(batch), top_k, batch if inputs else None)
     return result
+
+
+def collect_label(query):
+    """The query of POST /api/collect -> the digit it saves (`label=N`); ConfigError naming what is wrong."""
+    fields = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(fields) - {"label"})
+    if unknown:
+        raise ConfigError(f"unknown query parameter {unknown[0]!r}: use label")
+    if len(fields.get("label", [])) != 1:
+        raise ConfigError("give the digit drawn as one label=N, N from 0 to 9")
+    return collect.check_label(fields["label"][0])
 
 
 def predict_options(query):
@@ -361,7 +376,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def routes(self):
         table = {"/api/health": Route("GET", self.get_health), "/api/models": Route("GET", self.get_models),
-                 "/api/predict": Route("POST", self.post_predict, PICTURE_TYPES)}
+                 "/api/predict": Route("POST", self.post_predict, PICTURE_TYPES),
+                 "/api/collect": Route("POST", self.post_collect, PICTURE_TYPES),
+                 "/api/collect/counts": Route("GET", self.get_collect_counts),
+                 "/api/collect/undo": Route("POST", self.post_collect_undo)}
         table.update({path: Route("GET", self.get_page) for path in PAGES})
         return table
 
@@ -426,7 +444,7 @@ class Handler(BaseHTTPRequestHandler):
         routes = self.routes()
         if url.path not in routes:
             raise Refused(404, f"no such page: {url.path}; the page is at /, the API at /api/health, "
-                               "/api/models and /api/predict")
+                               "/api/models, /api/predict and /api/collect")
         route = routes[url.path]
         allowed = f"{route.method}, HEAD" if route.method == "GET" else route.method
         if self.command not in allowed.split(", "):
@@ -516,6 +534,31 @@ class Handler(BaseHTTPRequestHandler):
                   f"cpu;dur={1000 * (time.thread_time() - cpu):.2f}")
         return Reply.json(200, result, {"Cache-Control": "no-store", "Server-Timing": timing})
 
+    def post_collect(self, url):
+        """The Collect tab's drawing of the digit ?label=N, saved into the collection folder (tfnotes/collect.py)."""
+        data = self.read_body()
+        try:
+            label = collect_label(url.query)
+            saved = self.server.collection.add(label, data)
+        except (ImageError, ConfigError) as exc:
+            return Reply.error(400, str(exc))
+        except OSError as exc:           # a full disk, a folder that cannot be written: nothing saved is lost
+            return Reply.error(507, f"could not save into {self.server.collection.folder} ({exc.strerror or exc}); "
+                                    "the digits saved before are kept")
+        return Reply.json(200, saved, {"Cache-Control": "no-store"})
+
+    def get_collect_counts(self, url):
+        return Reply.json(200, self.server.collection.counts(), {"Cache-Control": "no-store"})
+
+    def post_collect_undo(self, url):
+        try:
+            removed = self.server.collection.undo()
+        except OSError as exc:
+            return Reply.error(507, f"could not undo in {self.server.collection.folder} ({exc.strerror or exc})")
+        if removed is None:
+            return Reply.error(409, "nothing to undo: no digit is saved")
+        return Reply.json(200, removed, {"Cache-Control": "no-store"})
+
     def handle_expect_100(self):
         """`Expect: 100-continue` (curl, for big uploads): a refused request is answered before its body is sent."""
         try:
@@ -580,10 +623,11 @@ class DigitServer(ThreadingHTTPServer):
     daemon_threads = True            # Ctrl-C does not wait for a browser's kept-alive connections
     request_queue_size = 64          # connections waiting to be accepted (socketserver: 5; a burst of uploads resets)
 
-    def __init__(self, address, predictor, log, family=socket.AF_INET, allow_hosts=(), limits=None):
+    def __init__(self, address, predictor, log, family=socket.AF_INET, allow_hosts=(), limits=None, collection=None):
         names = [host_name(name) for name in allow_hosts]      # a bad name is refused before the port is taken
         self.address_family = family
         self.predictor, self.log, self.limits = predictor, log, limits or Limits()
+        self.collection = collection or collect.Collection(DEFAULT_COLLECT_DIR)   # the Collect tab's folder
         self.pages = {path: ((WEB_DIR / name).read_bytes(), kind) for path, (name, kind) in PAGES.items()}
         self.open_connections, self.counting = 0, threading.Lock()    # each holds a thread until it closes
         self.lingering = []          # connections answered 503: (socket, when to close it at the latest)
@@ -704,12 +748,14 @@ def stderr_line(line):
     print(line, file=sys.stderr, flush=True)
 
 
-def make_server(predictor, host="127.0.0.1", port=8000, log=stderr_line, allow_hosts=(), limits=None):
+def make_server(predictor, host="127.0.0.1", port=8000, log=stderr_line, allow_hosts=(), limits=None,
+                collection=None):
     """A DigitServer listening on host:port (port 0: any free one), answering to the loopback names, `host` and
-    `allow_hosts` (--allow-host); ConfigError naming the flag if it cannot."""
+    `allow_hosts` (--allow-host), saving the Collect tab's digits into `collection` (a tfnotes.collect.Collection;
+    None: DEFAULT_COLLECT_DIR); ConfigError naming the flag if it cannot."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return DigitServer((host, port), predictor, log, family, allow_hosts, limits)
+        return DigitServer((host, port), predictor, log, family, allow_hosts, limits, collection)
     except OSError as exc:
         raise ConfigError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
                           "another program may use the port: choose another with --port") from None

@@ -31,6 +31,7 @@ from tfnotes.checkpoints import (
 )
 from tfnotes.cli import HelpFormatter
 from tfnotes.errors import ConfigError, TrainingError, TrainingInterrupted, UnreadableCheckpoints
+from tfnotes.models import MINE_SUFFIX
 from tfnotes.progress import Progress, StopRequest
 from tfnotes.tfenv import tf
 
@@ -49,7 +50,6 @@ STATEFUL_RANDOM_OPS = ("RandomUniform", "RandomUniformInt", "RandomStandardNorma
 # The constants each training script defines; they are its flags' defaults.
 MNIST_MIX = 0.5          # with --own-data: the share of each batch from MNIST
 OWN_SEED_OFFSET = 7919   # your digits' batch order is drawn from --seed + this, apart from MNIST's
-MINE_SUFFIX = "_mine"    # a fine-tuned model's folder: model_mine/ beside model/
 COURSE_CONSTANTS = ("BATCH_SIZE", "LEARNING_RATE_BASE", "LEARNING_RATE_DECAY", "REGULARIZER", "STEPS",
                     "MOVING_AVERAGE_DECAY", "MODEL_NAME")
 

@@ -1,6 +1,7 @@
-// The digit page: a drawing pad and a photo reader over the app's API (tfnotes/server.py).
+// The digit page: a drawing pad, a photo reader and the Collect tab over the app's API (tfnotes/server.py).
 //   POST /api/predict?top_k=3&inputs=1[&model=NAME]  body: a picture -> {number, digits: [...], inputs: [...]}
 //   GET  /api/models                                 -> {default, models: [{name, checkpoint_step}]}
+//   POST /api/collect?label=N, GET /api/collect/counts, POST /api/collect/undo   (your handwriting's samples)
 "use strict";
 
 (() => {
@@ -87,38 +88,108 @@
   const showEmpty = (panel) => show(panel, "empty", "–", "", []);
   const showPending = (panel) => { panel.dataset.state = "pending"; };
 
-  // ------------------------------------------------------------------ the drawing pad
-  const pad = $("#pad");
-  const ink = pad.getContext("2d");
+  // ------------------------------------------------------------------ a drawing pad (Draw and Collect)
+  // makePad(canvas, onChange): the strokes drawn on `canvas` with a mouse, a finger or a pen; onChange() after each
+  // change. Returns { strokes, undo(), clear(), picture() }: picture() is the PNG that is sent to the server.
+  function makePad(canvas, onChange) {
+    const ink = canvas.getContext("2d");
+    const strokes = [];
+    let stroke = null;                  // the stroke being drawn, or null
+
+    const point = (event) => {
+      const box = canvas.getBoundingClientRect();
+      return [(event.clientX - box.left) * canvas.width / box.width,
+        (event.clientY - box.top) * canvas.height / box.height];
+    };
+
+    function redraw() {
+      ink.fillStyle = "#fff";           // an opaque white sheet: the server sees dark ink on paper
+      ink.fillRect(0, 0, canvas.width, canvas.height);
+      Object.assign(ink, { strokeStyle: "#111", lineWidth: PEN_WIDTH, lineCap: "round", lineJoin: "round" });
+      for (const points of strokes) {
+        ink.beginPath();
+        ink.moveTo(...points[0]);
+        for (const p of points) ink.lineTo(...p);   // one point alone still draws a dot (round cap)
+        ink.stroke();
+      }
+    }
+
+    const changed = () => {
+      redraw();
+      onChange();
+    };
+
+    function picture() {
+      // The empty rest of the pad would only cost the server time (benchmarks/bench_web.py --full-pad).
+      const half = PEN_WIDTH / 2;
+      let [left, top, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity];
+      for (const [x, y] of strokes.flat()) {
+        [left, top, right, bottom] = [Math.min(left, x), Math.min(top, y), Math.max(right, x), Math.max(bottom, y)];
+      }
+      const margin = Math.max(MIN_MARGIN, MARGIN * (Math.max(right - left, bottom - top) + PEN_WIDTH));
+      left = Math.max(0, Math.floor(left - half - margin));
+      top = Math.max(0, Math.floor(top - half - margin));
+      const width = Math.min(canvas.width, Math.ceil(right + half + margin)) - left;
+      const height = Math.min(canvas.height, Math.ceil(bottom + half + margin)) - top;
+      const scale = Math.min(1, SEND_SIDE / Math.max(width, height));
+      const out = document.createElement("canvas");
+      out.width = Math.max(8, Math.round(width * scale));
+      out.height = Math.max(8, Math.round(height * scale));
+      const context = out.getContext("2d");
+      context.imageSmoothingQuality = "high";
+      context.drawImage(canvas, left, top, width, height, 0, 0, out.width, out.height);
+      return new Promise((done) => out.toBlob(done, "image/png"));
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      if (event.pointerType === "mouse" && event.button !== 0) return;
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      stroke = { id: event.pointerId, points: [point(event)] };
+      strokes.push(stroke.points);
+      changed();
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!stroke || event.pointerId !== stroke.id) return;
+      // Coalesced events: the points the browser merged into this one, so fast strokes stay smooth.
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+      for (const e of events.length ? events : [event]) stroke.points.push(point(e));
+      changed();
+    });
+    const endStroke = (event) => {
+      if (stroke && event.pointerId === stroke.id) stroke = null;
+    };
+    ["pointerup", "pointercancel", "lostpointercapture"].forEach((type) => canvas.addEventListener(type, endStroke));
+
+    redraw();
+    return {
+      strokes,
+      picture,
+      undo() {
+        if (!strokes.length) return;
+        strokes.pop();
+        stroke = null;
+        changed();
+      },
+      clear() {
+        strokes.length = 0;
+        stroke = null;
+        changed();
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ the Draw tab
   const drawPanel = $("#draw-result");
   const save = $("#save");
-  const strokes = [];
-  let stroke = null;                    // the stroke being drawn, or null
   let version = 0;                      // bumped on every change: an answer for an older drawing is dropped
   let timer = 0;
+  const pad = makePad($("#pad"), drawingChanged);
 
-  function padPoint(event) {
-    const box = pad.getBoundingClientRect();
-    return [(event.clientX - box.left) * pad.width / box.width, (event.clientY - box.top) * pad.height / box.height];
-  }
-
-  function redraw() {
-    ink.fillStyle = "#fff";             // an opaque white sheet: the server sees dark ink on paper
-    ink.fillRect(0, 0, pad.width, pad.height);
-    Object.assign(ink, { strokeStyle: "#111", lineWidth: PEN_WIDTH, lineCap: "round", lineJoin: "round" });
-    for (const points of strokes) {
-      ink.beginPath();
-      ink.moveTo(...points[0]);
-      for (const p of points) ink.lineTo(...p);   // one point alone still draws a dot (round cap)
-      ink.stroke();
-    }
-  }
-
-  function changed() {
+  function drawingChanged() {
     version += 1;
-    redraw();
     clearTimeout(timer);
-    if (!strokes.length) {
+    if (!pad.strokes.length) {
       showEmpty(drawPanel);
       save.hidden = true;
       return;
@@ -127,31 +198,9 @@
     timer = setTimeout(readDrawing, PAUSE_MS);
   }
 
-  function padPicture() {
-    // The empty rest of the pad would only cost the server time (benchmarks/bench_web.py --full-pad).
-    const half = PEN_WIDTH / 2;
-    let [left, top, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const [x, y] of strokes.flat()) {
-      [left, top, right, bottom] = [Math.min(left, x), Math.min(top, y), Math.max(right, x), Math.max(bottom, y)];
-    }
-    const margin = Math.max(MIN_MARGIN, MARGIN * (Math.max(right - left, bottom - top) + PEN_WIDTH));
-    left = Math.max(0, Math.floor(left - half - margin));
-    top = Math.max(0, Math.floor(top - half - margin));
-    const width = Math.min(pad.width, Math.ceil(right + half + margin)) - left;
-    const height = Math.min(pad.height, Math.ceil(bottom + half + margin)) - top;
-    const scale = Math.min(1, SEND_SIDE / Math.max(width, height));
-    const out = document.createElement("canvas");
-    out.width = Math.max(8, Math.round(width * scale));
-    out.height = Math.max(8, Math.round(height * scale));
-    const context = out.getContext("2d");
-    context.imageSmoothingQuality = "high";
-    context.drawImage(pad, left, top, width, height, 0, 0, out.width, out.height);
-    return new Promise((done) => out.toBlob(done, "image/png"));
-  }
-
   async function readDrawing() {
     const sent = version;
-    const picture = await padPicture();
+    const picture = await pad.picture();
     if (sent !== version) return;       // drawn on meanwhile: the newer drawing's reading is on its way
     offerDownload(picture);
     try {
@@ -169,44 +218,108 @@
     save.hidden = false;
   }
 
-  pad.addEventListener("pointerdown", (event) => {
-    if (event.pointerType === "mouse" && event.button !== 0) return;
-    event.preventDefault();
-    pad.setPointerCapture(event.pointerId);
-    stroke = { id: event.pointerId, points: [padPoint(event)] };
-    strokes.push(stroke.points);
-    changed();
-  });
-  pad.addEventListener("pointermove", (event) => {
-    if (!stroke || event.pointerId !== stroke.id) return;
-    // Coalesced events: the points the browser merged into this one, so fast strokes stay smooth.
-    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-    for (const e of events.length ? events : [event]) stroke.points.push(padPoint(e));
-    changed();
-  });
-  const endStroke = (event) => {
-    if (stroke && event.pointerId === stroke.id) stroke = null;
-  };
-  ["pointerup", "pointercancel", "lostpointercapture"].forEach((type) => pad.addEventListener(type, endStroke));
-
-  const undo = () => {
-    if (!strokes.length) return;
-    strokes.pop();
-    stroke = null;
-    changed();
-  };
-  $("#undo").addEventListener("click", undo);
-  $("#clear").addEventListener("click", () => {
-    strokes.length = 0;
-    stroke = null;
-    changed();
-  });
+  $("#undo").addEventListener("click", () => pad.undo());
+  $("#clear").addEventListener("click", () => pad.clear());
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "z" && !$("#draw").hidden) {
       event.preventDefault();
-      undo();
+      pad.undo();
     }
   });
+
+  // ------------------------------------------------------------------ the Collect tab
+  // Asks for 0-9 in a shuffled order, round after round; each drawing is saved by POST /api/collect?label=N.
+  const collectStatus = $("#collect-status");
+  const collectPad = makePad($("#collect-pad"), () => {});
+  let order = [];
+  let asked = null;
+  let saving = false;
+
+  function askNext() {
+    if (!order.length) {
+      order = [...Array(10).keys()];
+      for (let i = order.length - 1; i > 0; i -= 1) {      // Fisher-Yates
+        const j = Math.floor(Math.random() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+    }
+    asked = order.shift();
+    $("#ask").textContent = String(asked);
+  }
+
+  function say(text, bad = false) {
+    collectStatus.textContent = text;
+    collectStatus.classList.toggle("bad", bad);
+  }
+
+  function showCounts(counts) {
+    for (const row of document.querySelectorAll("#counts tbody tr")) {
+      const numbers = counts[row.dataset.split];
+      row.replaceChildren(row.firstElementChild, ...numbers.map((n) => el("td", "", String(n))),
+        el("td", "", String(numbers.reduce((a, b) => a + b, 0))));
+    }
+    $("#collect-folder").textContent = counts.folder;
+  }
+
+  async function collectCall(path, options = {}) {
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (_) {
+      throw new Error("无法连接服务器 Cannot reach the server: is `python mnist_app.py --serve` still running?");
+    }
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+    return answer;
+  }
+
+  async function saveSample() {
+    if (saving) return;
+    if (!collectPad.strokes.length) {
+      say(`先写一个 ${asked} Write a ${asked} first`, true);
+      return;
+    }
+    saving = true;
+    try {
+      const picture = await collectPad.picture();
+      const saved = await collectCall(`/api/collect?label=${asked}`,
+        { method: "POST", body: picture, headers: { "Content-Type": "image/png" } });
+      showCounts(saved.counts);
+      say(`已保存 Saved: ${saved.file} (${saved.split === "test" ? "留作测试 held out" : "训练 to train on"})`);
+      collectPad.clear();
+      askNext();
+    } catch (err) {
+      say(err.message, true);
+    } finally {
+      saving = false;
+    }
+  }
+
+  async function undoLast() {
+    try {
+      const removed = await collectCall("/api/collect/undo", { method: "POST" });
+      showCounts(removed.counts);
+      say(`已撤销 Removed: ${removed.file} (${removed.label})`);
+    } catch (err) {
+      say(err.message, true);
+    }
+  }
+
+  $("#collect-save").addEventListener("click", saveSample);
+  $("#collect-clear").addEventListener("click", () => collectPad.clear());
+  $("#collect-undo").addEventListener("click", undoLast);
+  document.addEventListener("keydown", (event) => {
+    if ($("#collect").hidden) return;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      saveSample();
+    } else if ((event.ctrlKey || event.metaKey) && event.key === "z") {
+      event.preventDefault();
+      collectPad.undo();
+    }
+  });
+  askNext();
+  collectCall("/api/collect/counts").then(showCounts, (err) => say(err.message, true));
 
   // ------------------------------------------------------------------ the photo
   const photoPanel = $("#photo-result");
@@ -292,7 +405,8 @@
   const status = $("#status");
   const select = $("#model");
 
-  const modelName = (name) => ({ fc: "全连接 FC", lenet5: "LeNet-5" })[name] || name;
+  const modelName = (name) => ({ fc: "全连接 FC", lenet5: "LeNet-5", "fc-mine": "全连接 FC · 你的字 yours",
+    "lenet5-mine": "LeNet-5 · 你的字 yours" })[name] || name;
 
   function showModel(models) {
     const step = models.find((m) => m.name === model).checkpoint_step;
@@ -315,7 +429,7 @@
       select.addEventListener("change", () => {
         model = select.value;
         showModel(answer.models);
-        if (strokes.length) changed();    // read both again with the other network
+        if (pad.strokes.length) drawingChanged();    // read both again with the other network
         if (photoFile) readPhoto(photoFile);
       });
     } catch (_) {
@@ -324,6 +438,5 @@
     }
   }
 
-  redraw();
   loadModels();
 })();
