@@ -156,7 +156,8 @@ def build_parser():
                    help="with --serve: also answer requests addressed to NAME (repeat for more names), e.g. this "
                         "machine's name on the network; always answered: localhost, 127.0.0.1, [::1] and the "
                         "--host address, and with a --host open to the network any IP address; any other name is "
-                        "refused (421), as a web page elsewhere may point its own name here (DNS rebinding)")
+                        "refused (421), as a web page elsewhere may point its own name here (DNS rebinding) "
+                        "(default: no other name)")
     p.add_argument("--collect", action="store_true",
                    help="save the pictures (one digit each, the digit --label) as samples of your handwriting into "
                         "--collect-dir, instead of reading them (docs/your_handwriting.md)")
