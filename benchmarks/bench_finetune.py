@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:          # run as a script: make the scripts and `tfnotes` importable
     sys.path.insert(0, ROOT)
 
-from tfnotes import collect, data, inference, pictures, records, server  # noqa: E402
+from tfnotes import collect, data, inference, pictures, records, server, training  # noqa: E402
 
 import mnist_backward  # noqa: E402
 import mnist_generateds  # noqa: E402
@@ -53,7 +53,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="which digits the writer writes")
     p.add_argument("--steps", type=int, default=300, help="fine-tuning steps")
     p.add_argument("--learning-rate-base", type=float, default=0.02, help="the fine-tune's learning rate")
-    p.add_argument("--mnist-mix", type=float, default=0.5, help="the share of each batch from MNIST")
+    p.add_argument("--mnist-mix", type=float, default=training.MNIST_MIX, help="the share of each batch from MNIST")
     p.add_argument("--batch-size", type=int, default=100, help="examples per step")
     p.add_argument("--keep", default=None, help="keep the collection and the fine-tuned model here (default: a "
                                                 "temporary folder)")
