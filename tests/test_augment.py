@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfnotes import augment, checkpoints, data, training
+from tfnotes import augment, batches, checkpoints, data, training
 from tfnotes.models import MODELS
 from tfnotes.tfenv import tf
 
@@ -113,7 +113,7 @@ def train(model_dir, *flags):
 
 def test_off_by_default(tmp_path):
     args = training.parse_args(MODELS["fc"], vars(mnist_backward), ["--model-dir", str(tmp_path), "--steps", "1"])
-    assert not args.augment and training.augment_knobs(args) is None
+    assert not args.augment and batches.augment_knobs(args) is None
     graph = mnist_backward.backward(args, stream=io.StringIO()).graph
     assert graph.get_operations() and not [op for op in graph.get_operations() if "ImageProjectiveTransform" in op.type]
     assert training.run_config(MODELS["fc"], args, 1)["augment"] is None

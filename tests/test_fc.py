@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from tfnotes import checkpoints, evaluation, inference, training
+from tfnotes import batches, checkpoints, evaluation, inference, training
 from tfnotes.errors import ConfigError, NoCheckpointError
 from tfnotes.models import MODELS
 
@@ -80,7 +80,7 @@ def test_in_graph_batches_visit_every_example_once_per_epoch():
     images = np.arange(n * 784, dtype=np.float32).reshape(n, 784)
     with tf.Graph().as_default():
         step = tf.placeholder(tf.int64, [])
-        x, y, feed = training.in_graph_batches(images, np.arange(n), batch, step, seed=5)
+        x, y, feed = batches.in_graph_batches(images, np.arange(n), batch, step, seed=5)
         with tf.Session() as sess:
             sess.run(tf.local_variables_initializer(), feed)
             epochs = [np.concatenate([sess.run(y, {step: e * 3 + k}) for k in range(3)]) for e in range(3)]

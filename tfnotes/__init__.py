@@ -19,8 +19,11 @@ lacked, and what the scripts share, lives here, one responsibility per module:
     checkpoints  checkpoints, the status file and the model folder
     inference    restore a checkpoint and predict
     progress     progress lines and Ctrl-C handling for long runs
-    training     what the lessons' backward() adds to the course's recipe (Run): batches in the graph, resume,
-                 progress, summaries, Ctrl-C, several steps per call
+    training     what the lessons' backward() adds to the course's recipe (Run): resume, progress, summaries,
+                 Ctrl-C, several steps per call, the training flags
+    batches      each step's batch made inside the graph (--feed, --data tfrecords, --own-data, --augment)
+    collect      your handwriting saved in the course's layout (the web page's Collect tab, --collect)
+    cli          the scripts' help formatter (every flag's default)
     augment      --augment: training images varied inside the graph (rotation, scale, shift, pen width)
     precision    bfloat16 where the processor has it (--precision)
     evaluation   what the lessons' test() adds (Watch): each new checkpoint once, history CSV and PNG
