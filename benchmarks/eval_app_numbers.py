@@ -17,7 +17,8 @@ shows the same numbers with one kind of trouble of real photos added. Prints, pe
 and at the end the speed of one 1280x960 photo of a 10-digit number, decode to answer, the model already
 loaded, beside the machine's load average. --breakdown adds, per condition, the split by touching and ruled
 numbers, what the wrong readings got wrong, and the digit model's ceiling (the numbers whose every digit it
-reads right as a clean 28x28 MNIST image).
+reads right as a clean 28x28 MNIST image), and how the digits cut from touching digits read with each way of
+combining the digit model's opinion with the reading network's.
 """
 import argparse
 import os
@@ -93,10 +94,13 @@ def aligned_right(truth, read):
     return int(table[-1, -1])
 
 
-def read_all(model, paths):
-    """The app's readings of the pictures: the number string per picture (None for an error)."""
+def read_all(model, paths, keep=None):
+    """The app's readings of the pictures: the number string per picture (None for an error). keep: a list that
+    gets (entries, probabilities) of the reading, for --breakdown."""
     batch, entries, _ = digits.prepare_numbers([(p, None) for p in paths], model.predict)
     probs = model.predict(batch) if len(batch) else np.zeros((0, 10), np.float32)
+    if keep is not None:
+        keep.append((entries, probs))
     return [r.get("number") for r in digits.results(entries, probs)]
 
 
@@ -132,6 +136,27 @@ def kind_of_error(truth, got):
     if len(got) == len(truth):
         return "a digit misread (count right)"
     return "a digit too many" if len(got) > len(truth) else "a digit too few"
+
+
+def cut_parts(records, entries, probs):
+    """Of the digits cut from touching digits (those with a reading network's opinion) in numbers read with the
+    right count: how many each way of combining the two opinions reads wrong: the digit model's and the
+    reading network's probabilities multiplied, the reading network alone, the shipped weighting
+    (digits.PART_WEIGHT, digits.digit_probabilities)."""
+    wrong = {"multiplied": 0, "the reading network alone": 0, f"weighted (PART_WEIGHT {digits.PART_WEIGHT})": 0}
+    total = 0
+    for record, entry in zip(records, entries):
+        if "rows" not in entry or len(entry["rows"]) != len(record["number"]):
+            continue
+        shipped = digits.digit_probabilities(entry, probs)
+        for k, reading in enumerate(entry["part_readings"]):
+            if reading is not None:
+                truth, model = int(record["number"][k]), probs[entry["rows"][k]]
+                total += 1
+                for way, p in zip(wrong, (model * reading, reading, shipped[k])):
+                    wrong[way] += int(np.argmax(p)) != truth
+    print(f"    cut parts of touching digits (numbers with the right count): {total}; read wrong when "
+          + ", ".join(f"{way}: {n}" for way, n in wrong.items()))
 
 
 def breakdown(records, readings, model, test_x):
@@ -192,10 +217,12 @@ def main(argv=None):
         for condition in args.conditions:
             out_dir = os.path.join(args.keep or tmp, condition)
             records = make_number_set(out_dir, test_x, test_y, args.count, seed=args.seed, condition=condition)
-            readings = read_all(model, [r["path"] for r in records])
+            kept = []
+            readings = read_all(model, [r["path"] for r in records], kept)
             report(condition, records, readings, args.show)
             if args.breakdown:
                 breakdown(records, readings, model, test_x)
+                cut_parts(records, *kept[0])
         if args.speed_runs:
             time_photo(model, test_x, test_y, args.speed_runs, tmp)
     return 0

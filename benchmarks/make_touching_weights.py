@@ -87,7 +87,10 @@ def groups_in(picture, boxes):
     digits: the indices of the true digit boxes ([x, y, w, h] in the picture's pixels) whose centres lie in
     the group's columns (no boxes: a picture of one digit, and [])."""
     grey = pictures.grey_image(pictures.oriented(picture))
-    found = pictures.analyse(grey, segment.SEGMENT_SIDE)
+    try:
+        found = pictures.analyse(grey, segment.SEGMENT_SIDE)
+    except ValueError:            # no ink the app can find (a very faint pencil, say): no groups, as in the app
+        return []
     sx = grey.size[0] / found.small.shape[1] * pictures.original_scale(picture)
     out = []
     for line in segment.find_digits(found):

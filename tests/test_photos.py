@@ -172,3 +172,23 @@ def test_tight_numbers_of_test_digits_are_found_whole(mnist_test_set):
         found += found_lines(picture) == [4]
     # Measured: all 8 (before the edge rules, the digits at the edges were dropped as frames: 3 of 8)
     assert found >= 7, found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One closed loop is one digit
+# ---------------------------------------------------------------------------------------------------------
+
+def one_group(draw):
+    img = Image.new("L", (400, 240), 235)
+    draw(ImageDraw.Draw(img))
+    grey = pictures.grey_image(img)
+    [[group]] = segment.find_digits(pictures.analyse(grey, segment.SEGMENT_SIDE))
+    return group
+
+
+def test_a_wide_zero_is_one_loop_and_touching_digits_are_not():
+    assert segment.single_loop(one_group(lambda d: d.ellipse([(60, 40), (340, 200)], outline=30, width=12)))
+    assert not segment.single_loop(one_group(lambda d: (d.line([(70, 40), (70, 200)], fill=30, width=12),
+                                                        d.ellipse([(76, 40), (236, 200)], outline=30, width=12))))
+    assert not segment.single_loop(one_group(lambda d: (d.ellipse([(40, 40), (200, 200)], outline=30, width=12),
+                                                        d.ellipse([(190, 40), (350, 200)], outline=30, width=12))))

@@ -41,7 +41,11 @@ THIN = 0.45               # strokes thinner than this share of the pen's are mar
 FILLED = 3.0              # a group whose ink is this many times thicker than the other groups' strokes is no digit
 STRAY_AREA = 0.5          # a group with less ink than this share of the largest ...
 STRAY_GAP = 1.0           # ... and further than this many digit heights from any other is a stray mark
+LEVEL_DIGITS = 3          # a line of at least this many digits ...
+LEVEL_DEGREES = 3.0       # ... rising or falling by more than this is turned level for the digit model
 CUTS_TRIED = 6            # ink-profile minima tried as cuts in a group
+LOOP_SPAN = 0.5           # a group whose only hole spans this share of its width and height, ...
+LOOP_RIM = 1.7            # ... with ink no thicker than this many stroke widths around it, is one loop: one digit
 BOX_FILL = 0.15           # a drawn box: ink on less than this share of its own box, ...
 BOX_INSIDE = 0.1          # ... around a piece with at least this share of its ink
 
@@ -425,6 +429,20 @@ def typical_width(line, group, height):
     return max(float(np.median(others)), TYPICAL_FLOOR * height)
 
 
+def line_angle(line):
+    """How far the line rises from left to right, in degrees (image rows grow downwards: a positive angle rises):
+    the least-squares slope of its digits' centres when it holds at least LEVEL_DIGITS of them and the angle is
+    beyond LEVEL_DEGREES (a number written on a level line is left as it is), else 0."""
+    if len(line) < LEVEL_DIGITS:
+        return 0.0
+    x = np.array([(g.left + g.right) / 2 for g in line], float)
+    y = np.array([(g.top + g.bottom) / 2 for g in line], float)
+    x -= x.mean()
+    slope = -float(x @ (y - y.mean())) / max(float(x @ x), 1e-9)
+    angle = float(np.degrees(np.arctan(slope)))
+    return angle if LEVEL_DEGREES < abs(angle) <= 20.0 else 0.0
+
+
 def line_slant(line):
     """How the line's writing leans: columns moved per row (positive: tops to the right), the median of
     its digits' leans (the slope of x on y over each digit's ink)."""
@@ -524,6 +542,26 @@ def cut_path(ink, guide, reach):
     for y in range(rows - 1, 0, -1):
         path[y - 1] = min(max(path[y] + step[y, path[y]], 0), width - 1)
     return path
+
+
+def single_loop(group):
+    """Whether the group is one closed loop: a single hole (paper enclosed by its ink) spanning at least
+    LOOP_SPAN of its width and height, with no more ink around it on any side than LOOP_RIM stroke widths. A 0
+    however wide is one digit; touching digits are not one loop (a 1 beside a 0 leaves twice the ink on one
+    side, two 0s make two holes, or three where they cross)."""
+    ink = group.mask[group.top:group.bottom, group.left:group.right]
+    runs, st = components(np.pad(~ink, 1, constant_values=True))
+    if st is None:
+        return False
+    inner = (st["top"] > 0) & (st["left"] > 0) & (st["bottom"] < ink.shape[0] + 2) & (st["right"] < ink.shape[1] + 2)
+    holes = np.flatnonzero(inner & (st["area"] >= max(4, 0.01 * ink.size)))
+    if len(holes) != 1:
+        return False
+    h = holes[0]
+    rim = (st["left"][h] - 1, ink.shape[1] + 1 - st["right"][h], st["top"][h] - 1, ink.shape[0] + 1 - st["bottom"][h])
+    return (st["right"][h] - st["left"][h] >= LOOP_SPAN * ink.shape[1]
+            and st["bottom"][h] - st["top"][h] >= LOOP_SPAN * ink.shape[0]
+            and max(rim) <= LOOP_RIM * stroke_width(ink))
 
 
 def stacked_pair(upper, lower):
