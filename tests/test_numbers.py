@@ -213,11 +213,12 @@ def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(lone_pa
 
 
 def narrow_line():
-    """(grey, found, line) of a line: a 0 60 px wide, a group 40 px wide, another 0 and a 1, all 80 px tall."""
+    """(grey, found, line) of a line: a group 60 px wide, one 40 px wide, another 60 px wide and a 1, all 80 px
+    tall (open loops, like a C: a closed loop is one digit and never asked, see single_loop)."""
     img = sheet(520, 200)
     d = ImageDraw.Draw(img)
     for left, width in ((60, 60), (170, 40), (260, 60)):
-        d.ellipse([(left, 50), (left + width, 130)], outline=30, width=8)
+        d.arc([(left, 50), (left + width, 130)], start=40, end=320, fill=30, width=8)
     d.line([(400, 50), (400, 130)], fill=30, width=8)
     return one_line(img)
 
