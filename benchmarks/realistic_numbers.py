@@ -407,6 +407,14 @@ def _flags(rng, count, share):
 CONDITION_SHARES = {"overlap": (1.0, None), "tight": (0.5, None), "paper": (None, 0.0)}   # (touching, ruled) set
 
 
+def condition_shares(condition, touching_share, ruled_share):
+    """(touching share, ruled share) of a set in `condition`: those asked, unless CONDITION_SHARES sets them."""
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; one of {', '.join(CONDITIONS)}")
+    touching, ruled = CONDITION_SHARES.get(condition, (None, None))
+    return (touching_share if touching is None else touching), (ruled_share if ruled is None else ruled)
+
+
 def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, ruled_share=0.2, lengths=(2, 10),
                     chained=False, condition="clean"):
     """Write `count` pictures of numbers made of images[i] (MNIST test uint8 [N,28,28]) into out_dir.
@@ -426,11 +434,7 @@ def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, 
         raise ValueError(f"lengths must be (low, high) with 2 <= low <= high, not {lengths}")
     if not (0 <= touching_share <= 1 and 0 <= ruled_share <= 1):
         raise ValueError(f"shares must be between 0 and 1, not {touching_share} and {ruled_share}")
-    if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; one of {', '.join(CONDITIONS)}")
-    shares = CONDITION_SHARES.get(condition, (None, None))
-    touching_share = touching_share if shares[0] is None else shares[0]
-    ruled_share = ruled_share if shares[1] is None else shares[1]
+    touching_share, ruled_share = condition_shares(condition, touching_share, ruled_share)
     rng = np.random.default_rng(seed)
     os.makedirs(out_dir, exist_ok=True)
     touching, ruled = _flags(rng, count, touching_share), _flags(rng, count, ruled_share)
