@@ -24,7 +24,7 @@ LINE_GAP = 0.12           # ... when no gap along it is wider than this many dig
 LINE_COVER = 0.85         # ink lies on this share of its columns at least,
 LINE_THICK = 0.08         # and it is no thicker than this many digit heights (each side of its middle)
 LINE_SLOPE = 0.1          # the steepest line looked for (rise over run; a ruled line under a number is tilted less)
-LINES_PER_SLOPE = 32      # the most candidate lines looked at per slope (a squared paper has a line every half digit)
+LINES_PER_SLOPE = 32      # printed lines looked at per slope (a squared paper has a line every half digit)
 PAPER_RUN = 0.5           # before the digits are known: ink along a band across half the picture is a printed line ...
 PAPER_GAP = 0.02          # ... when no gap along it is wider than this share of the picture,
 PAPER_THICK = 0.012       # and it is no thicker than this share of the picture (each side of its middle)
@@ -70,22 +70,23 @@ def digit_height(st, keep):
     return float(np.median(height[tall]))
 
 
-LineRule = collections.namedtuple("LineRule", "run gap thick across")
+LineRule = collections.namedtuple("LineRule", "run gap thick across most")
 LineRule.__doc__ = """What counts as a printed line, in px: a band holding ink over more than `run` with no gap
 wider than `gap`, no thicker than `thick` each side of its middle; its thickness measured across it, column by
 column (across: True; digits standing on it thicken a few columns only), or from the projection along it (False;
-bold digits whose bars line up give no thin band there)."""
+bold digits whose bars line up give no thin band there); at most `most` candidates looked at per slope."""
 
 
 def digit_lines(digit_h):
     """The rule for lines under or among digits `digit_h` px tall (LINE_RUN, LINE_GAP, LINE_THICK)."""
-    return LineRule(LINE_RUN * digit_h, max(2.0, LINE_GAP * digit_h), 1 + LINE_THICK * digit_h, False)
+    return LineRule(LINE_RUN * digit_h, max(2.0, LINE_GAP * digit_h), 1 + LINE_THICK * digit_h, False, 4)
 
 
 def paper_lines(extent):
     """The rule for the lines of lined, squared or form paper, before the digits are known: thin bands across
     PAPER_RUN of the picture's `extent` (its width for horizontal lines, its height for vertical ones)."""
-    return LineRule(PAPER_RUN * extent, max(2.0, PAPER_GAP * extent), 1 + PAPER_THICK * extent, True)
+    return LineRule(PAPER_RUN * extent, max(2.0, PAPER_GAP * extent), 1 + PAPER_THICK * extent, True,
+                    LINES_PER_SLOPE)
 
 
 def remove_lines(mask, rule_of):
@@ -129,45 +130,69 @@ def line_bands(view, rule):
     ys, xs = np.nonzero(view)
     if len(ys) == 0:
         return found
-    candidates = []
     slopes = np.linspace(-LINE_SLOPE, LINE_SLOPE, 2 * int(LINE_SLOPE * 100) + 1)
-    for k, slope in enumerate(slopes):
-        low, counts = _projection(ys, xs, slope)
+    projections = [Projection(ys, xs, slope) for slope in slopes]
+    candidates = []
+    for k, projection in enumerate(projections):
+        counts = projection.counts
         # Candidate bins: local maxima holding ink enough for a line (a band with a few such at most).
         padded = np.concatenate([[0], counts, [0]])
         peaks = np.flatnonzero((counts >= rule.run * 0.5) & (counts >= padded[:-2]) & (counts >= padded[2:]))
-        candidates += [(counts[p], k, p) for p in peaks[np.argsort(-counts[peaks])][:LINES_PER_SLOPE]]
+        near = padded[peaks] + counts[peaks] + padded[peaks + 2]          # the pixels within 1 of each peak
+        peaks = peaks[near >= LINE_COVER * rule.run]                      # enough ink for a line that long?
+        candidates += [(counts[p], k, p) for p in peaks[np.argsort(-counts[peaks])][:rule.most]]
     for _, k, peak in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
-        low, counts = _projection(ys, xs, slopes[k])
-        if not any(abs(slopes[k] - s) < 0.015 and abs(low + peak - o) <= h + 2 for s, o, h, _, _ in found):
-            band = _band(view, rule, slopes[k], (low, counts, peak), (ys, xs))
+        offset = projections[k].low + peak
+        if not any(abs(slopes[k] - s) < 0.015 and abs(offset - o) <= h + 2 for s, o, h, _, _ in found):
+            band = _band(view, rule, projections[k], peak)
             found += [band] if band else []
     return found
 
 
-def _projection(ys, xs, slope):
-    """(lowest offset, ink pixels per offset) of the pixels projected along `slope` (offset = y - slope * x)."""
-    offsets = np.round(ys - slope * xs).astype(int)
-    low = offsets.min()
-    return low, np.bincount(offsets - low)
+class Projection:
+    """The ink pixels (ys, xs) projected along `slope` (offset = round(y - slope * x)): the lowest offset, the
+    pixels per offset (counts), and the pixels' columns sorted by offset, so that a band's pixels are one slice."""
+
+    def __init__(self, ys, xs, slope):
+        self.offsets, self.xs = np.round(ys - slope * xs).astype(int), xs
+        self.slope, self.low = slope, int(self.offsets.min())
+        self.counts = np.bincount(self.offsets - self.low)
+        self.sorted = None             # (offsets, columns) sorted by offset: made when first asked for
+
+    def columns(self, offset, spread=1):
+        """The columns of the pixels whose offset is within `spread` of `offset`."""
+        if self.sorted is None:
+            # A stable sort of 16-bit integers is a radix sort (offsets of a picture this size span far fewer).
+            small = np.int16 if len(self.counts) < 2 ** 15 else np.int64
+            order = np.argsort((self.offsets - self.low).astype(small), kind="stable")
+            self.sorted = self.offsets[order], self.xs[order]
+        lo = np.searchsorted(self.sorted[0], offset - spread, "left")
+        hi = np.searchsorted(self.sorted[0], offset + spread, "right")
+        return self.sorted[1][lo:hi]
 
 
-def _band(view, rule, slope, peak_at, pixels):
-    """(slope, offset, half width, x from, x to) of the band at `slope` through the projection's peak
-    (lowest offset, counts per offset, peak index), or None when it is no line by `rule`."""
-    low, counts, peak = peak_at
-    ys, xs = pixels
-    offset = low + peak
-    on_band = xs[np.abs(np.round(ys - slope * xs) - offset) <= 1]
-    stretch = longest_stretch(on_band, rule.gap)
-    if not stretch or stretch[1] - stretch[0] <= rule.run:
+def _band(view, rule, projection, peak):
+    """(slope, offset, half width, x from, x to) of the band through the projection's peak (an index into its
+    counts), or None when it is no line by `rule`."""
+    offset = projection.low + peak
+    occupied = np.zeros(view.shape[1], bool)
+    occupied[projection.columns(offset)] = True
+    columns = np.flatnonzero(occupied)       # the columns holding ink on the band, sorted, each once
+    if len(columns) <= LINE_COVER * rule.run:  # too few for any stretch the two tests below would pass
+        return None
+    stretch = _stretch(columns, rule.gap)
+    if stretch[1] - stretch[0] <= rule.run:
         return None
     # A line is thin and unbroken: most columns of its stretch hold ink on it. A band through
     # a row of thick, close digits is not (it crosses paper between strokes).
-    cols = np.unique(on_band[(on_band >= stretch[0]) & (on_band < stretch[1])])
+    cols = columns[(columns >= stretch[0]) & (columns < stretch[1])]
     if len(cols) < LINE_COVER * (stretch[1] - stretch[0]):
         return None
-    half = width_across(view, slope, offset, cols, rule.thick) if rule.across else half_width(counts, peak)
+    slope = projection.slope
+    if rule.across:
+        half = width_across(view, slope, offset, cols, rule.thick)
+    else:
+        half = half_width(projection.counts, peak)
     return (slope, float(offset), half, *stretch) if half <= rule.thick else None
 
 
@@ -197,8 +222,11 @@ def width_across(view, slope, offset, cols, most):
 def longest_stretch(xs, gap):
     """(from, to) of the longest run of columns holding ink with no gap wider than `gap` px, or None."""
     cols = np.unique(xs)
-    if len(cols) == 0:
-        return None
+    return _stretch(cols, gap) if len(cols) else None
+
+
+def _stretch(cols, gap):
+    """longest_stretch of columns already sorted and distinct (at least one)."""
     breaks = np.flatnonzero(np.diff(cols) > gap)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(cols) - 1]])
