@@ -34,7 +34,10 @@ from tfnotes.tfenv import tf2  # noqa: E402
 
 from benchmarks.make_touching_weights import (  # noqa: E402
     CHUNK,
+    CLEAN,
     as_shipped,
+    chunk_condition,
+    conditions_arg,
     groups_in,
     named_weights,
     pooled,
@@ -58,6 +61,9 @@ def build_parser():
                         "(default: cosine for pairs, constant for triples, as their shipped files were made)")
     p.add_argument("--held-out", type=int, default=2000, help="groups kept out of training to measure it")
     p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
+    p.add_argument("--conditions", type=conditions_arg, default="clean",
+                   help="conditions of benchmarks/realistic_conditions.py the pictures are drawn in, "
+                        "chunk by chunk in turn (the shipped files: clean; e.g. clean,overlap,clean,tight)")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes that draw the pictures")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: the repository's data/)")
     return p
@@ -72,13 +78,14 @@ WEIGHTS = {2: touching.PAIR_WEIGHTS, 3: touching.TRIPLE_WEIGHTS}
 
 def chunk_pairs(task):
     """(images, features, digits [n, size]) of the groups of `size` digits in one seeded chunk of pictures."""
-    seed, start, count, data_dir, size = task
+    seed, start, count, data_dir, size, conditions = task
     train_images, train_labels, _, _ = data.load_mnist(data_dir)
     images, features, digits = [], [], []
     drawn = dict(lengths=(2, 5)) if size == 2 else dict(lengths=(size, size), chained=True)
     with tempfile.TemporaryDirectory() as work:
         records = make_number_set(work, train_images, train_labels, count, seed=seed * SEEDS_PER_RUN + start,
-                                  touching_share=1.0, ruled_share=0.2, **drawn)
+                                  touching_share=1.0, ruled_share=0.2, condition=chunk_condition(conditions, start),
+                                  **drawn)
         for record in records:
             for group, line, height, inside in groups_in(pictures.load_image(record["path"]), record["boxes"]):
                 if len(inside) == size:
@@ -90,9 +97,10 @@ def chunk_pairs(task):
             np.array(features, np.float32).reshape(-1, 4), np.array(digits, np.int64).reshape(-1, size))
 
 
-def draw_pairs(pictures_wanted, seed, workers, data_dir, size=2):
-    """All chunks' groups, in chunk order (so the result does not depend on the number of workers)."""
-    tasks = [(seed, start, min(CHUNK, pictures_wanted - start), data_dir, size)
+def draw_pairs(pictures_wanted, seed, workers, data_dir, size=2, conditions=CLEAN):
+    """All chunks' groups, in chunk order (so the result does not depend on the number of workers), each chunk
+    in its condition."""
+    tasks = [(seed, start, min(CHUNK, pictures_wanted - start), data_dir, size, conditions)
              for start in range(0, pictures_wanted, CHUNK)]
     parts = pooled(chunk_pairs, tasks, workers)
     return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
@@ -132,7 +140,8 @@ def main(argv=None):
     if not 0 < pictures_wanted <= SEEDS_PER_RUN:
         raise SystemExit(f"error: --pictures must be between 1 and {SEEDS_PER_RUN:,} (more would reuse the "
                          f"pictures of --seed {args.seed + 1}), got {pictures_wanted:,}")
-    images, features, digits = draw_pairs(pictures_wanted, args.seed, args.workers, args.data_dir, args.digits)
+    images, features, digits = draw_pairs(pictures_wanted, args.seed, args.workers, args.data_dir, args.digits,
+                                          args.conditions)
     if len(digits) <= args.held_out:
         raise SystemExit(f"error: only {len(digits)} {what} found; draw more --pictures or hold out fewer")
     cut = len(digits) - args.held_out

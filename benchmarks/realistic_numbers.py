@@ -6,13 +6,16 @@ are reused).  Within a number the digits vary a little in size and sit on a drif
 numbers the size (digit height about 30-120 px), the slant (a shear of the whole number), the pen
 (thin or thick strokes) and the gaps vary more.  A chosen share of the numbers has neighbours whose
 ink touches or overlaps, and a chosen share is written above a ruled line.  Saved as JPEG (various
-qualities) or PNG.  The same seed gives the same files.
+qualities) or PNG.  The same seed gives the same files.  A condition (benchmarks/realistic_conditions.py:
+shadows, strong light, lined or form paper, other pens, tilt, blur, overlapping digits, tight crops, very thin
+or bold strokes) adds one kind of trouble of real photos to the same numbers.
 
 For every picture the truth is recorded: the number as a string and each digit's box [x, y, w, h],
 the bounding box of that digit's ink (pixels at least half covered) in the picture, taken from the
 rendering after all transforms, in reading order.
 
     python benchmarks/realistic_numbers.py --count 20 --out /tmp/numbers --seed 0
+    python benchmarks/realistic_numbers.py --count 20 --out /tmp/shadow --condition shadow
 """
 import argparse
 import collections
@@ -29,6 +32,7 @@ if ROOT not in sys.path:          # run as a script: make `benchmarks` and `tfno
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
+from benchmarks.realistic_conditions import CONDITIONS, Look, look_of  # noqa: E402
 from benchmarks.realistic_digits import INK, NOISE, PAPER, STROKE_CHANGE, _ink_alpha, _lighting, _texture  # noqa: E402
 
 # Ranges of the rendering (one place).  Lengths in MNIST px are multiplied by the number's scale.
@@ -72,14 +76,17 @@ class _Pen:
         return low + self.point * (high - low)
 
 
-def _digit_ink(digit, scale, pen):
-    """Ink coverage of one digit at `scale` px per MNIST px with the pen's stroke, cropped to its ink."""
+def _digit_ink(digit, scale, pen, look):
+    """Ink coverage of one digit at `scale` px per MNIST px with the pen's stroke (or the look's pen), cropped to
+    its ink."""
     alpha = _ink_alpha(digit, scale, _Pen(pen))
     if pen < NEUTRAL_PEN:
         # A thin pen on a small, thin digit can erode whole strokes away; then write it with a plain pen.
         plain = _ink_alpha(digit, scale, _Pen(NEUTRAL_PEN))
         if (alpha >= INK_LEVEL).sum() < THIN_KEEP * (plain >= INK_LEVEL).sum():
             alpha = plain
+    styled = look.digit_ink(_ink_alpha, digit, scale, alpha)
+    alpha = alpha if styled is None else styled
     rows, cols = np.nonzero(alpha > 0)
     return alpha[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
@@ -151,26 +158,28 @@ def _inks_touch(first, second):
     return bool((grown & masks[1]).any())
 
 
-def _touch_at(first, second, scale, rng):
+def _touch_at(first, second, scale, rng, look):
     """Column of `second` (relative to `first` at column 0) where their ink touches; box overlap / allowed one.
 
     first, second: (alpha, top).  In the row where the left digit reaches furthest over the right one's
     leftmost ink, putting the two on the same pixel makes them touch for sure.  From there the right digit
     moves in further, by up to INK_CROSS, and until the ink boxes overlap by OVERLAP[0], as far as the ink
     still touches (strokes may cross without sharing a pixel) and the boxes overlap by at most OVERLAP[1]
-    and by less than half the narrower digit (no digit is swallowed by its neighbour).
+    and by less than half the narrower digit (no digit is swallowed by its neighbour). The look may ask for
+    deeper overlaps (realistic_conditions: overlap).
     """
     (a, ta), (b, tb) = first, second
+    overlap_px, cross_px = look.touch(OVERLAP, INK_CROSS)
     pa, pb = _profile(a, ta), _profile(b, tb)
     a_left, a_right = min(lo for lo, _ in pa.values()), max(hi for _, hi in pa.values())
     b_left, b_right = min(lo for lo, _ in pb.values()), max(hi for _, hi in pb.values())
-    allowed = max(1.0, min(OVERLAP[1] * scale, 0.5 * min(a_right - a_left + 1, b_right - b_left + 1)))
+    allowed = max(1.0, min(overlap_px[1] * scale, 0.5 * min(a_right - a_left + 1, b_right - b_left + 1)))
     rows = pa.keys() & pb.keys()
     if not rows:                   # side by side without a shared row: cannot touch (never with real drift)
         return a_right - b_left, np.inf
     contact = max(pa[r][1] - pb[r][0] for r in rows)
-    deepest = min(contact - int(round(rng.uniform(*INK_CROSS) * scale)),
-                  a_right + 1 - int(round(OVERLAP[0] * scale)) - b_left)
+    deepest = min(contact - int(round(rng.uniform(*cross_px) * scale)),
+                  a_right + 1 - int(round(overlap_px[0] * scale)) - b_left)
     for column in range(deepest, contact):
         overlap = a_right + 1 - (column + b_left)
         if overlap <= allowed and _inks_touch((a, ta, 0), (b, tb, column)):
@@ -178,9 +187,10 @@ def _touch_at(first, second, scale, rng):
     return contact, (a_right + 1 - (contact + b_left)) / allowed
 
 
-def _touch_plan(alphas, tops, scale, rng):
+def _touch_plan(alphas, tops, scale, rng, look):
     """For each neighbour pair: (relative column to touch, box overlap as a share of the allowed one)."""
-    return [_touch_at((alphas[i], tops[i]), (alphas[i + 1], tops[i + 1]), scale, rng) for i in range(len(alphas) - 1)]
+    return [_touch_at((alphas[i], tops[i]), (alphas[i + 1], tops[i + 1]), scale, rng, look)
+            for i in range(len(alphas) - 1)]
 
 
 def _choose_touching(plan, rng, chained=False):
@@ -212,12 +222,12 @@ def _clear_of(placed, profile, gap):
     return least
 
 
-def _layout(alphas, tops, scale, rng, touching, chained=False):
+def _layout(alphas, tops, scale, rng, touching, chained, look):
     """Left column of each sheared digit and the set of pairs placed to touch.
 
     Gaps are the paper between the inks (row by row), varied around this writer's usual spacing.
     """
-    plan = _touch_plan(alphas, tops, scale, rng) if touching else []
+    plan = _touch_plan(alphas, tops, scale, rng, look) if touching else []
     touch = _choose_touching(plan, rng, chained) if touching else set()
     spacing = rng.uniform(1.5, 7.0)            # this writer's usual gap, MNIST px
     lefts, placed = [], {}
@@ -311,18 +321,21 @@ def _rule_colour(rng):
     return np.full(3, rng.uniform(0.5, 0.75), np.float32)
 
 
-def _photograph(rng, cover, line, rule_rgb):
-    """Ink coverage (and ruled line) -> RGB uint8 picture of ink on lit, textured, noisy paper."""
+def _photograph(rng, cover, layers, look, boxes, digit_h):
+    """Ink coverage and what is printed on the paper (layers: [(coverage, RGB factor)], e.g. a ruled line) -> RGB
+    uint8 picture of ink on lit, textured, noisy paper; the look adds its light, shadows or objects."""
     height, width = cover.shape
     paper = rng.uniform(*PAPER) + _paper_texture(rng, height, width, 0.02)
     tint = 1.0 + rng.uniform(-0.05, 0.05, 3).astype(np.float32)
     sheet = paper[..., None] * tint
-    if line is not None:
-        sheet = sheet * (1 - line[..., None]) + (paper[..., None] * rule_rgb) * line[..., None]
+    for printed, rgb in layers:
+        sheet = sheet * (1 - printed[..., None]) + (paper[..., None] * rgb) * printed[..., None]
     # Dark ink, sometimes a blue-ish pen.
     ink = rng.uniform(*INK) + rng.uniform(-0.03, 0.12, 3).astype(np.float32) * (rng.random() < 0.5)
+    ink = look.ink_colour(ink)
     rgb = sheet * (1 - cover[..., None]) + ink * cover[..., None]
     rgb *= _lighting(rng, height, width)[..., None]
+    rgb = look.scene(rgb, boxes, digit_h)
     rgb += rng.standard_normal((height, width, 1), dtype=np.float32) * rng.uniform(*NOISE)
     return Image.fromarray(np.clip(rgb * 255.0, 0, 255).astype(np.uint8))
 
@@ -340,21 +353,22 @@ def _camera(rng, img):
 # Public API
 # ---------------------------------------------------------------------------------------------------------
 
-def _render(digits, rng, touching=False, ruled=False, chained=False):
+def _render(digits, rng, touching=False, ruled=False, chained=False, look=None):
     """render_number plus the pairs (i, i+1) whose ink touches; chained: every pair that can touch does."""
     if len(digits) < 2 and touching:
         raise ValueError("a touching number needs at least two digits")
+    look = look or Look()
     height = float(np.exp(rng.uniform(*np.log(DIGIT_HEIGHT))))
     scale = height / 20.0
     pen = rng.uniform(0, 1)                                   # one pen for the whole number
-    crops = [_digit_ink(d, scale * rng.uniform(*SIZE_WITHIN), pen + rng.normal(0, 0.08)) for d in digits]
+    crops = [_digit_ink(d, scale * rng.uniform(*SIZE_WITHIN), pen + rng.normal(0, 0.08), look) for d in digits]
     # Bottom of every digit's ink on the drifting baseline.
     bottoms = _baseline(rng, len(crops), height)
     tops = [int(b) - _ink_box(c)[1] for b, c in zip(bottoms, crops)]
     slant = float(np.clip(rng.normal(0.08, 0.13), *SLANT))    # most people lean to the right
     centre = float(np.mean(bottoms)) - height / 2
     alphas = [_shear(crop, top, slant, centre) for crop, top in zip(crops, tops)]
-    lefts, touch = _layout(alphas, tops, scale, rng, touching, chained)
+    lefts, touch = _layout(alphas, tops, scale, rng, touching, chained, look)
     pieces = list(zip(alphas, tops, lefts))
     # The truth comes from the rendering: which neighbours' ink really touches.
     contacts = [i for i in range(len(pieces) - 1) if _inks_touch(pieces[i], pieces[i + 1])]
@@ -363,20 +377,23 @@ def _render(digits, rng, touching=False, ruled=False, chained=False):
                            f"(planned {sorted(touch)})")
     ink_w = max(p[2] + p[0].shape[1] for p in pieces) - min(p[2] for p in pieces)
     ink_h = max(p[1] + p[0].shape[0] for p in pieces) - min(p[1] for p in pieces)
-    cover, boxes = _compose(pieces, _margins(rng, height, ink_w, ink_h))
-    line = _rule(rng, cover, boxes, height) if ruled else None
-    img = _photograph(rng, cover, line, _rule_colour(rng) if ruled else None)
-    return _camera(rng, img), boxes, contacts
+    cover, boxes = _compose(pieces, look.margins(_margins(rng, height, ink_w, ink_h), height))
+    layers = [(_rule(rng, cover, boxes, height), _rule_colour(rng))] if ruled else []
+    layers += look.printed(cover.shape, boxes, height)
+    cover, layers, boxes = look.geometry(look.ink_texture(cover), layers, boxes)
+    img = _photograph(rng, cover, layers, look, boxes, height)
+    return look.camera(_camera(rng, img), height), boxes, contacts
 
 
-def render_number(digits, rng, touching=False, ruled=False, chained=False):
+def render_number(digits, rng, touching=False, ruled=False, chained=False, look=None):
     """A picture of the digits (uint8 28x28 MNIST images, light on black) written as one number, left to right.
 
     touching: at least one pair of neighbours has ink that touches or overlaps (chained: every pair that can);
-    otherwise no two digits touch.  ruled: a thin printed line runs under the number.  Returns (PIL image,
-    boxes), boxes[i] = [x, y, w, h] of digit i's ink in the picture.
+    otherwise no two digits touch.  ruled: a thin printed line runs under the number.  look: a
+    realistic_conditions.Look (None: clean).  Returns (PIL image, boxes), boxes[i] = [x, y, w, h] of digit i's
+    ink in the picture (after a tilt: the box of its moved corners).
     """
-    img, boxes, _ = _render(digits, rng, touching, ruled, chained)
+    img, boxes, _ = _render(digits, rng, touching, ruled, chained, look)
     return img, boxes
 
 
@@ -387,22 +404,37 @@ def _flags(rng, count, share):
     return flags
 
 
+CONDITION_SHARES = {"overlap": (1.0, None), "tight": (0.5, None), "paper": (None, 0.0)}   # (touching, ruled) set
+
+
+def condition_shares(condition, touching_share, ruled_share):
+    """(touching share, ruled share) of a set in `condition`: those asked, unless CONDITION_SHARES sets them."""
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; one of {', '.join(CONDITIONS)}")
+    touching, ruled = CONDITION_SHARES.get(condition, (None, None))
+    return (touching_share if touching is None else touching), (ruled_share if ruled is None else ruled)
+
+
 def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, ruled_share=0.2, lengths=(2, 10),
-                    chained=False):
+                    chained=False, condition="clean"):
     """Write `count` pictures of numbers made of images[i] (MNIST test uint8 [N,28,28]) into out_dir.
 
     Lengths are uniform in lengths (inclusive); digits are drawn without repeats until the images run
     out.  Exactly round(count * touching_share) numbers have touching neighbours and round(count *
     ruled_share) a ruled line.  Returns a list of dicts: path, number (string), boxes ([x, y, w, h] per
     digit, left to right), touching, ruled, format ("JPEG" or "PNG"), touching_pairs (i: digits i and
-    i+1 touch).  chained: in a touching number every pair of neighbours that can touch does (the weight makers
-    use it to draw chains of touching digits).  The same arguments give the same files.
+    i+1 touch), condition, mnist_index (each digit's index in images).  chained: in a touching number every
+    pair of neighbours that can touch does (the weight makers use it to draw chains of touching digits).
+    condition (realistic_conditions.CONDITIONS): the same numbers with one kind of trouble added; overlap makes
+    every number's digits overlap, tight half of them touch, paper brings its own lines (CONDITION_SHARES).
+    The same arguments give the same files.
     """
     low, high = lengths
     if not 2 <= low <= high:
         raise ValueError(f"lengths must be (low, high) with 2 <= low <= high, not {lengths}")
     if not (0 <= touching_share <= 1 and 0 <= ruled_share <= 1):
         raise ValueError(f"shares must be between 0 and 1, not {touching_share} and {ruled_share}")
+    touching_share, ruled_share = condition_shares(condition, touching_share, ruled_share)
     rng = np.random.default_rng(seed)
     os.makedirs(out_dir, exist_ok=True)
     touching, ruled = _flags(rng, count, touching_share), _flags(rng, count, ruled_share)
@@ -413,19 +445,23 @@ def make_number_set(out_dir, images, labels, count, seed=0, touching_share=0.3, 
     for n in range(count):
         chosen = order[starts[n]:starts[n + 1]]
         item_rng = np.random.default_rng([seed, n])
-        img, boxes, pairs = _render([images[i] for i in chosen], item_rng, bool(touching[n]), bool(ruled[n]), chained)
+        look = look_of(condition, seed, n)
+        img, boxes, pairs = _render([images[i] for i in chosen], item_rng, bool(touching[n]), bool(ruled[n]), chained,
+                                    look)
         number = "".join(str(int(labels[i])) for i in chosen)
         written.append(_save(img, item_rng, os.path.join(out_dir, f"n{n:04d}_{number}"), {
             "number": number, "boxes": [[int(v) for v in b] for b in boxes], "touching": bool(touching[n]),
-            "ruled": bool(ruled[n]), "touching_pairs": pairs}))
+            "ruled": bool(ruled[n]), "touching_pairs": pairs, "condition": condition,
+            "mnist_index": [int(i) for i in chosen]}, look))
     return written
 
 
-def _save(img, rng, stem, record):
+def _save(img, rng, stem, record, look):
     """Save as JPEG (random quality) or PNG; the record with path and format added."""
-    if rng.random() < JPEG_SHARE:
+    share, quality = look.jpeg_quality((JPEG_SHARE, JPEG_QUALITY))
+    if rng.random() < share:
         path, fmt = stem + ".jpg", "JPEG"
-        img.save(path, quality=int(rng.integers(*JPEG_QUALITY)))
+        img.save(path, quality=int(rng.integers(*quality)))
     else:
         path, fmt = stem + ".png", "PNG"
         img.save(path, compress_level=1)
@@ -456,6 +492,8 @@ def main(argv=None):
     parser.add_argument("--ruled-share", type=float, default=0.2, help="share of numbers with a ruled line")
     parser.add_argument("--min-digits", type=int, default=2, help="fewest digits in a number")
     parser.add_argument("--max-digits", type=int, default=10, help="most digits in a number")
+    parser.add_argument("--condition", choices=CONDITIONS, default="clean",
+                        help="the trouble added to every picture (benchmarks/realistic_conditions.py)")
     parser.add_argument("--data-dir", help="MNIST folder; none given: <repo>/data or $MNIST_DATA_DIR")
     args = parser.parse_args(argv)
     if not 2 <= args.min_digits <= args.max_digits:
@@ -465,7 +503,7 @@ def main(argv=None):
     _, _, images, labels = data.load_mnist(args.data_dir)
     start = time.perf_counter()
     records = make_number_set(args.out, images, labels, args.count, args.seed, args.touching_share,
-                              args.ruled_share, (args.min_digits, args.max_digits))
+                              args.ruled_share, (args.min_digits, args.max_digits), condition=args.condition)
     seconds = time.perf_counter() - start
     # The truth next to the pictures, with paths relative to the folder so it can be moved.
     with open(os.path.join(args.out, "numbers.json"), "w") as f:

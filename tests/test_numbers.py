@@ -213,11 +213,12 @@ def test_a_group_read_surely_as_one_digit_needs_a_surer_touching_network(lone_pa
 
 
 def narrow_line():
-    """(grey, found, line) of a line: a 0 60 px wide, a group 40 px wide, another 0 and a 1, all 80 px tall."""
+    """(grey, found, line) of a line: a group 60 px wide, one 40 px wide, another 60 px wide and a 1, all 80 px
+    tall (open loops, like a C: a closed loop is one digit and never asked, see single_loop)."""
     img = sheet(520, 200)
     d = ImageDraw.Draw(img)
     for left, width in ((60, 60), (170, 40), (260, 60)):
-        d.ellipse([(left, 50), (left + width, 130)], outline=30, width=8)
+        d.arc([(left, 50), (left + width, 130)], start=40, end=320, fill=30, width=8)
     d.line([(400, 50), (400, 130)], fill=30, width=8)
     return one_line(img)
 
@@ -355,16 +356,13 @@ def test_expected_count_splits_a_touching_pair(mnist_test_set, model, tmp_path):
     assert got[0][0] < got[1][0]                                           # left to right
     for box, truth in zip(got, boxes):                                     # each box holds its digit's centre
         assert box[0] <= truth[0] + truth[2] / 2 <= box[0] + box[2]
-    # Both parts carry the pair-reading network's view, and their reported probabilities are the normalised
-    # product of the two opinions (the digit model's weighted by PART_WEIGHT).
+    # Both parts carry the pair-reading network's view of the whole group: it reads the 2 and the 7 (measured:
+    # 0.99 and 1.00 with the shipped weights), and so does the app, the digit model's view of each part included.
     readings = np.array(entry["part_readings"])
     assert readings.shape == (2, 10) and np.allclose(readings.sum(axis=1), 1, atol=1e-4)
-    joint = model.predict(batch).astype(np.float64) ** digits.PART_WEIGHT * readings
-    want = joint / joint.sum(axis=1, keepdims=True)
+    assert list(readings.argmax(axis=1)) == [2, 7] and readings.max(axis=1).min() > 0.9
     [result] = digits.results(entries, model.predict(batch), top_k=10)
-    for d, p in zip(result["digits"], want):
-        assert d["digit"] == int(np.argmax(p)) and d["probability"] == pytest.approx(p.max(), abs=1e-4)
-        assert [k for k, _ in d["top_k"]] == list(np.argsort(-p, kind="stable"))
+    assert result["number"] == "27" and all(d["probability"] > 0.5 for d in result["digits"])
 
 
 def test_one_digit_pictures_read_exactly_as_before(mnist_test_set, model, tmp_path):

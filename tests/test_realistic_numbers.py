@@ -1,4 +1,5 @@
-"""benchmarks/realistic_numbers.py: the recorded truth matches the pictures, the shares are as asked, seeds repeat."""
+"""benchmarks/realistic_numbers.py: the recorded truth matches the pictures, the shares are as asked, seeds repeat;
+the conditions of benchmarks/realistic_conditions.py add what they say to the same numbers."""
 import os
 import re
 
@@ -9,6 +10,8 @@ from PIL import Image
 from tfnotes import data
 
 from benchmarks import realistic_numbers
+from benchmarks.realistic_conditions import CONDITIONS, NUMBERS_ONLY, Look
+from benchmarks.realistic_digits import make_realistic_set
 from benchmarks.realistic_numbers import make_number_set, render_number
 
 COUNT = 30
@@ -195,3 +198,82 @@ def test_main_writes_a_sample(tmp_path, capsys):
     assert "count: 5" in out and "touching:" in out and "ruled:" in out and "digits per number:" in out
     names = sorted(os.listdir(tmp_path))
     assert "numbers.json" in names and len(names) == 6
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conditions (benchmarks/realistic_conditions.py): the same numbers, one trouble of real photos added
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def condition_sets(mnist_test_set, tmp_path_factory):
+    images, labels = mnist_test_set
+    folder = tmp_path_factory.mktemp("conditions")
+    return {c: make_number_set(str(folder / c), images, labels, 6, seed=7, condition=c) for c in CONDITIONS}
+
+
+def test_every_condition_shows_the_clean_set_s_numbers(condition_sets):
+    clean = condition_sets["clean"]
+    for condition, records in condition_sets.items():
+        assert [r["number"] for r in records] == [r["number"] for r in clean], condition
+        assert all(r["condition"] == condition for r in records)
+        if condition != "clean":                       # and the pictures differ from the clean ones
+            assert any(not np.array_equal(grey(r), grey(c)) if grey(r).shape == grey(c).shape else True
+                       for r, c in zip(records, clean)), condition
+
+
+def test_a_clean_look_changes_nothing(mnist_test_set):
+    images, _ = mnist_test_set
+    digits = [images[i] for i in range(5)]
+    plain, boxes = render_number(digits, np.random.default_rng(4), touching=True, ruled=True)
+    looked, boxes2 = render_number(digits, np.random.default_rng(4), touching=True, ruled=True, look=Look())
+    assert boxes == boxes2 and np.array_equal(np.asarray(plain), np.asarray(looked))
+
+
+def test_conditions_repeat_with_their_seed(mnist_test_set, tmp_path):
+    images, labels = mnist_test_set
+    for condition in ("shadow", "tilt", "paper"):
+        a = make_number_set(str(tmp_path / f"{condition}a"), images, labels, 3, seed=5, condition=condition)
+        b = make_number_set(str(tmp_path / f"{condition}b"), images, labels, 3, seed=5, condition=condition)
+        assert [open(r["path"], "rb").read() for r in a] == [open(r["path"], "rb").read() for r in b]
+
+
+def test_overlapping_digits_cross_deeper_than_touching_ones(condition_sets):
+    def overlaps(records):
+        return [min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]) for r in records for i in r["touching_pairs"]
+                for a, b in [(r["boxes"][i], r["boxes"][i + 1])]]
+    deep, plain = overlaps(condition_sets["overlap"]), overlaps(condition_sets["clean"])
+    assert all(r["touching"] for r in condition_sets["overlap"])
+    assert np.median(deep) > np.median(plain) if plain else len(deep) >= 6
+
+
+def test_tight_crops_put_the_ink_at_the_picture_s_edges(condition_sets):
+    for r in condition_sets["tight"]:
+        width, height = Image.open(r["path"]).size
+        boxes, margin = r["boxes"], 0.05 * max(b[3] for b in r["boxes"]) + 2
+        assert min(b[0] for b in boxes) <= margin and max(b[0] + b[2] for b in boxes) >= width - margin
+        assert min(b[1] for b in boxes) <= margin and max(b[1] + b[3] for b in boxes) >= height - margin
+
+
+def test_a_shadow_or_object_darkens_much_of_the_picture_but_not_the_digits(condition_sets):
+    darker = 0
+    for r in condition_sets["shadow"]:
+        picture = grey(r)
+        paper = np.percentile(picture, 90)
+        darker += np.mean(picture < 0.6 * paper) > 0.1       # a large dark region, not only the ink
+        for x, y, w, h in r["boxes"]:                        # the digits are still darker than around them
+            around = picture[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4]
+            assert np.percentile(around, 5) < np.percentile(around, 95) - 40, r["path"]
+    assert darker >= 4
+
+
+def test_one_digit_conditions(mnist_test_set, tmp_path):
+    images, labels = mnist_test_set
+    clean = make_realistic_set(str(tmp_path / "clean"), images, labels, 4, seed=3)
+    for condition in CONDITIONS:
+        if condition in NUMBERS_ONLY:
+            with pytest.raises(ValueError, match="no one-digit pictures"):
+                make_realistic_set(str(tmp_path / condition), images, labels, 4, seed=3, condition=condition)
+            continue
+        written = make_realistic_set(str(tmp_path / condition), images, labels, 4, seed=3, condition=condition)
+        assert [label for _, label in written] == [label for _, label in clean]
+        assert all(min(Image.open(p).size) >= 8 for p, _ in written)

@@ -8,6 +8,7 @@ import os
 import threading
 
 import numpy as np
+from PIL import Image
 
 from tfnotes import segment, touching
 from tfnotes.atomic import atomic_path
@@ -108,16 +109,27 @@ def read_number(picture, name, classify, expected=None, prepare=preprocess):
     if len(boxes) <= 1:
         box = boxes or [[0, 0, round(upright.size[0] * scale), round(upright.size[1] * scale)]]
         return prepare(picture, name)[None], {"boxes": box, "lines": [1], "part_readings": [None]}
-    inputs = np.stack([digit_input(grey, found, g, name) for line in lines for g in line])
+    inputs = np.stack([digit_input(grey, found, g, name, angle) for line in lines
+                       for angle in [segment.line_angle(line)] for g in line])
     return inputs, {"boxes": boxes, "lines": [len(line) for line in lines],
                     "part_readings": [readings.get(id(g), (None, None))[1] for line in lines for g in line]}
 
 
-def digit_input(grey, found, group, name):
+def digit_input(grey, found, group, name, angle=0.0):
+    """The network's 28x28 input for a digit of a number, turned upright by its line's `angle` (degrees,
+    segment.line_angle); ImageError naming the picture when its ink vanishes."""
     try:
-        return finish(crop_ink(grey, found, group.mask))
+        return finish(upright(crop_ink(grey, found, group.mask), angle))
     except ValueError as exc:
         raise ImageError(f"{name}: {exc}") from None
+
+
+def upright(crop, angle):
+    """A digit's ink crop turned by -angle degrees (its line rose by `angle` from left to right): the networks
+    learned from upright digits. As it is when the line is level."""
+    if angle == 0.0:
+        return crop
+    return np.asarray(Image.fromarray(crop).rotate(-angle, Image.Resampling.BILINEAR, expand=True), np.float32)
 
 
 def settle(grey, found, lines, classify, expected=None):
@@ -213,8 +225,11 @@ class Reader:
         return [g for g, _ in candidates if id(g) not in one]
 
     def wide(self, line, group, height):
-        """None when the group is too narrow to hold touching digits, else the network's probability from
-        which it is cut (higher for a group alone in its line, or one narrower than the line's digits)."""
+        """None when the group is too narrow to hold touching digits or is one closed loop, else the network's
+        probability from which it is cut (higher for a group alone in its line, or one narrower than the line's
+        digits)."""
+        if segment.single_loop(group):     # a 0, however wide: one digit (a cut would pass through its hole)
+            return None
         typical = segment.typical_width(line, group, height)
         width = group.right - group.left
         if typical is None:

@@ -25,13 +25,25 @@ DRAFT_SIDE = 512             # big JPEGs are decoded at no less than this (JPEG 
 WORK_SIDE = 96               # longer side of the digit crop while measuring/thickening strokes
 BOX_SIDE = 20                # MNIST: the digit's longer side ...
 CANVAS_SIDE = 28             # ... placed in a 28x28 field
-MINORITY_WEIGHT = 10.0       # polarity votes: "ink is the minority" and "paper covers the edge",
+STROKE_WEIGHT = 8.0          # polarity votes: "ink is strokes" and "paper covers the edge",
 BORDER_WEIGHT = 4.0          # weighed against the tails vote (see ink_is_dark)
+STROKE_SAMPLES = (128, 400)  # longer sides of the copies the strokes vote looks at (coarse: bold strokes and noise;
+                             # fine: thin strokes on a large picture stay strokes)
+EDGES_FOLLOWED = 800         # at most this many of its edge pixels are followed (evenly spread) ...
+STROKE_REACH = 48            # ... up to this many px (or a third of the copy's shorter side, if less)
+EDGE_QUANTILE = 0.9          # the strongest tenth of the gradients are the edges it follows
 GRID = 8                     # background blocks per side (~1/8 of the picture each)
 SATURATE = 0.3               # share of the ink pixels at full strength, as in MNIST
 MIN_CONTRAST = 0.08          # ink weaker than this (fraction of full scale) -> blank picture
 THIN_RATIO = 0.07            # strokes thinner than this (stroke_ratio units) get thickened ...
 TARGET_RATIO = 0.085         # ... up to about the median MNIST digit (~1/10 of its height)
+BOLD_RATIO = 0.12            # strokes bolder than this get thinned ...
+SLIM_RATIO = 0.10            # ... down to about this
+STROKE_WINDOW = 3.0          # the paper's opening window, in stroke widths (wider than any stroke or crossing)
+RUN_QUANTILE = 0.5          # the quantile of the ink's run lengths taken as the stroke width
+BELOW_MARGIN = 2.0           # the opening counts below the smooth background only this many times further apart
+OPEN_BLUR = 5                # the picture is averaged over this many px (each way) before the opening
+EDGE_CATCH_UP = 5            # px (on the analysed copy) by which the paper level climbs to meet a shadow's edge
 
 
 # ---------------------------------------------------------------------------
@@ -201,20 +213,65 @@ def _median3(grid):
 def ink_is_dark(grey, split=None):
     """True for dark ink on light paper, False for light ink on dark.
 
-    Two votes, added up:
+    Three votes, added up:
+    - strokes: ink is strokes. From an edge of a stroke, the stroke's other edge is close on the ink's side;
+      on the paper's side the next edge is a neighbouring stroke, or none (_stroke_vote). A large dark region
+      (a shadow, a phone, a table) has no other edge near, so unlike the share of dark pixels it does not pass
+      for ink; the strongest vote, as it measured right on most of the shadowed and tightly cropped pictures
+      that the earlier vote (the darker class is the smaller) read the wrong way;
     - tails: subtract a coarse background (median of blocks ~1/8 of the picture, each block
       checked against its neighbours) and compare how far the dark and the light tails reach
       beyond the noise; strong, except when strokes are thicker than a block;
-    - minority: remove the lighting's slope (a plane), split the grey levels with Otsu's threshold
-      and call the smaller class the ink; strong for thick strokes, unsure when blotchy light
-      makes the two classes equal;
-    - border: the class that covers most of the picture's edge is the paper (helps when the
-      picture is cropped tightly around a bold digit).
+    - border: the class that covers most of the picture's edge (Otsu's split after removing the lighting's
+      slope) is the paper (helps when the picture is cropped tightly around a bold digit).
     """
     dark, _ = split if split is not None else otsu_split(grey)
-    share = float(dark.mean())
     border_share = float(np.concatenate([dark[0], dark[-1], dark[1:-1, 0], dark[1:-1, -1]]).mean())
-    return _tails_vote(grey) + MINORITY_WEIGHT * (0.5 - share) + BORDER_WEIGHT * (0.5 - border_share) > 0
+    strokes = np.mean([_stroke_vote(grey, side) for side in STROKE_SAMPLES])
+    return _tails_vote(grey) + BORDER_WEIGHT * (0.5 - border_share) + STROKE_WEIGHT * strokes > 0
+
+
+def _stroke_vote(grey, sample_side):
+    """log(distance to the next edge on the light side / on the dark side), medians over the strongest edges of a
+    copy about `sample_side` px wide: positive where the dark side is the narrow one (dark strokes). The next
+    edge is the first edge pixel whose gradient points the other way, along the gradient (a stroke width
+    transform); none within a third of the picture counts as that far."""
+    step = max(1, int(np.ceil(max(grey.shape) / sample_side)))
+    sample = grey[::step, ::step].astype(np.float32)
+    h, w = sample.shape
+    gy, gx = np.gradient(box_mean(sample, 3))
+    magnitude = np.hypot(gx, gy)
+    edge = magnitude >= max(_quantile(magnitude[::2, ::2].ravel(), EDGE_QUANTILE), 0.01)
+    ys, xs = np.nonzero(edge)
+    if len(ys) < 10:
+        return 0.0
+    stride = max(1, len(ys) // EDGES_FOLLOWED)
+    ys, xs = ys[::stride], xs[::stride]
+    ux, uy = gx[ys, xs] / magnitude[ys, xs], gy[ys, xs] / magnitude[ys, xs]
+    reach = max(4, min(h, w, 3 * STROKE_REACH) // 3)
+    towards_dark, towards_light = (_next_edge(edge, gx, gy, (ys, xs), (ux, uy), sign, reach) for sign in (-1, 1))
+    return float(np.log(np.median(towards_light) / np.median(towards_dark)))
+
+
+def _next_edge(edge, gx, gy, start, direction, sign, reach):
+    """Steps from each edge pixel start = (ys, xs) along sign * its gradient's direction (ux, uy) (-1: towards
+    the dark side) to the first edge pixel whose gradient points against the start's (the stroke's other side);
+    reach + 1 where there is none within reach or the picture ends first."""
+    (ys, xs), (ux, uy) = start, direction
+    h, w = edge.shape
+    found = np.full(len(ys), reach + 1.0)
+    todo = np.ones(len(ys), bool)
+    for t in range(2, reach + 1):
+        qy, qx = np.round(ys + sign * t * uy).astype(int), np.round(xs + sign * t * ux).astype(int)
+        todo &= (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+        qy, qx = np.clip(qy, 0, h - 1), np.clip(qx, 0, w - 1)
+        back = gx[qy, qx] * ux + gy[qy, qx] * uy < -0.3 * np.hypot(gx[qy, qx], gy[qy, qx])
+        hit = todo & edge[qy, qx] & back
+        found[hit] = t
+        todo &= ~hit
+        if not todo.any():
+            break
+    return found
 
 
 def _tails_vote(grey):
@@ -264,9 +321,14 @@ def otsu(values, bins=64):
 
 
 def _quantile(values, q):
-    """The q-quantile (0..1) of a 1-D array, by partial sort (cheaper than np.percentile)."""
+    """The q-quantile (0..1) of a 1-D array, by partial sort (cheaper than np.percentile). The copies of the
+    smallest value (the zeros of an ink map: most of its pixels) are counted, not sorted: a partial sort of an
+    array mostly of one value is ten times slower than of distinct values."""
     k = min(len(values) - 1, int(q * (len(values) - 1)))
-    return float(np.partition(values, k)[k])
+    low = values.min()
+    rest = values[values != low]
+    ties = len(values) - len(rest)
+    return float(low) if k < ties else float(np.partition(rest, k - ties)[k - ties])
 
 
 def background(ink_bright, grid=GRID):
@@ -280,6 +342,111 @@ def background(ink_bright, grid=GRID):
     grid = _block_stat(ink_bright, grid, 20)
     grid = np.minimum(grid, _median3(grid))
     return _resize(grid, ink_bright.shape[::-1])
+
+
+def paper_level(ink_bright, first_ink, threshold):
+    """The paper under the ink, following the edges of shadows and dark objects, and under strokes too bold for
+    the smooth block background. Ink is strokes: a grey-level opening (the largest level under which every
+    window of STROKE_WINDOW stroke widths fits) removes whatever is narrower than its window (the writing) and
+    keeps wider regions (a shadow, a phone, a table edge) as they are, sharp edges included, where the smooth
+    block background, blending both sides of an edge, leaves the shadow's edge as a band of ink; and in a
+    picture cropped tightly around a bold digit, where blocks covered by ink lift the smooth background into
+    the strokes, the opening stays at the paper. So where the two differ by more than half the ink threshold,
+    the opening is the paper; elsewhere the smooth background stays (there the opening of noisy paper differs
+    from it by the noise only). The window follows the writing's stroke width (stroke_run), measured on
+    `first_ink` (the ink found on the smooth background, with its `threshold`), and again on the ink found with
+    the opening when that shows wider strokes, so bold strokes are not hollowed."""
+    smooth = background(ink_bright)
+    width = stroke_run(first_ink, threshold)
+    level = smooth
+    for _ in range(2):
+        if width is None:
+            return level
+        level = _with_opening(ink_bright, smooth, width, 0.5 * threshold)
+        ink = np.clip(ink_bright - level, 0.0, None)
+        wider = stroke_run(ink, threshold)
+        if wider is None or wider <= 1.25 * width:
+            break
+        width = wider
+    return level
+
+
+def _with_opening(ink_bright, smooth, width, margin):
+    """paper_level with the opening's window set for strokes `width` px wide: the smooth background where the two
+    differ by less than `margin` (below it: BELOW_MARGIN times that), the opening where they differ by twice that
+    or more; the lag of the opening behind a noisy edge, which would leave a hairline of ink along a shadow,
+    closed near the shadows by EDGE_CATCH_UP steps of dilation, each kept under the picture."""
+    side = int(min(STROKE_WINDOW * width + 3 + OPEN_BLUR, min(ink_bright.shape)))
+    if side < 3:
+        return smooth
+    opened = _half_opening(ink_bright, side)
+    # The share of the way to the opening: none up to `margin` apart, all of it from twice that (continuous, so
+    # no step of ink appears where a slow change of the light starts to count). Below the smooth background, only
+    # from BELOW_MARGIN times as far: an opening with a wide window sinks into the dark corners of a vignette.
+    apart = opened - smooth
+    weight = np.clip(np.where(apart > 0, apart, -apart / BELOW_MARGIN) / margin - 1.0, 0.0, 1.0)
+    level = smooth + weight * (opened - smooth)
+    region = opened - smooth > margin
+    if region.any():
+        near = dilate(region.astype(np.float32), EDGE_CATCH_UP + 1) > 0
+        for _ in range(EDGE_CATCH_UP):
+            level = np.where(near, np.maximum(level, np.minimum(dilate(level, 1), ink_bright)), level)
+    return level
+
+
+def stroke_run(ink, threshold):
+    """The strokes' width in px, from above: the RUN_QUANTILE quantile of the lengths of the horizontal and
+    vertical runs of ink (each run counted once, so a wide shadow's few long runs barely move it), on the ink
+    map averaged over 5 x 5 pixels first (pencil grain and ballpoint skips break strokes into short runs), every
+    other pixel (the window is three widths: this is precise enough); None when there are too few runs to tell."""
+    mask = box_mean(ink[::2, ::2], 3) > 0.5 * threshold
+    _, starts, ends = _runs(mask)
+    _, top, bottom = _runs(mask.T)
+    lengths = np.concatenate([ends - starts, bottom - top])
+    lengths = lengths[lengths >= 2]                      # single pixels: noise, not strokes
+    return 2.0 * float(_quantile(lengths, RUN_QUANTILE)) if lengths.size >= 8 else None
+
+
+def box_mean(arr, size):
+    """The mean over a size x size window around each pixel (edges repeated); size odd. Running sums along each
+    axis, so the cost does not grow with the size."""
+    out = np.asarray(arr, np.float32)
+    for _ in range(2):             # rows, then (transposed) columns
+        padded = np.pad(out.T, ((0, 0), (size // 2 + 1, size // 2)), mode="edge")
+        total = np.cumsum(padded, axis=1, dtype=np.float64)
+        out = ((total[:, size:] - total[:, :-size]) / size).astype(np.float32)
+    return out
+
+
+def _half_opening(arr, side):
+    """opening(arr, side) of the picture averaged over OPEN_BLUR px (an opening of noise is its minimum), taken on
+    a copy of half the size (four times faster; the lag of a pixel it adds at edges is caught up later)."""
+    h, w = arr.shape
+    if min(h, w) < 8 or side < 6:
+        return opening(box_mean(arr, OPEN_BLUR), side)
+    half = arr[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    small = opening(box_mean(half, OPEN_BLUR // 2 | 1), side // 2)
+    return _resize(small, (w, h))
+
+
+def opening(arr, side):
+    """Grey-level opening by a side x side square: the running minimum, then the running maximum, per axis."""
+    low = _running(_running(arr, side, np.minimum, 1), side, np.minimum, 0)
+    return _running(_running(low, side, np.maximum, 1), side, np.maximum, 0)
+
+
+def _running(arr, side, reduce, axis):
+    """reduce (np.minimum or np.maximum) over a window of `side` centred on each element along `axis`, in
+    O(n) whatever the side (van Herk / Gil-Werman: prefix and suffix runs within blocks of `side`)."""
+    a = np.moveaxis(arr, axis, -1)
+    n, before = a.shape[-1], side // 2
+    total = -(-(n + side - 1) // side) * side
+    padded = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(before, total - n - before)], mode="edge")
+    blocks = padded.reshape(*a.shape[:-1], total // side, side)
+    prefix = reduce.accumulate(blocks, axis=-1).reshape(padded.shape)
+    suffix = np.flip(reduce.accumulate(np.flip(blocks, -1), axis=-1), -1).reshape(padded.shape)
+    out = reduce(suffix[..., :n], prefix[..., side - 1:side - 1 + n])
+    return np.ascontiguousarray(np.moveaxis(out, -1, axis))
 
 
 # ---------------------------------------------------------------------------
@@ -390,7 +557,9 @@ def select_digit(mask):
 def _frame_like(st, height, width, keep):
     """Components lying along the picture's edge: drawn frames, paper edges, table showing around it.
 
-    A frame must enclose other ink (among `keep`), so that a digit cropped tightly is not one.
+    A frame must enclose other ink (among `keep`, with a tenth of its own ink at least, not a speck), so that
+    a digit cropped tightly is not one; a band along a side is one only while the other ink does not reach
+    as far (in a tight crop of a number, a 1 at the edge is as tall as its neighbours).
     """
     margin_y, margin_x = max(2, height // 50), max(2, width // 50)
     at_top, at_bottom = st["top"] <= margin_y, st["bottom"] >= height - margin_y
@@ -403,10 +572,15 @@ def _frame_like(st, height, width, keep):
     # from top to bottom in the middle is not a band: it is not at the left or right side).
     band = (((span_x > 0.9) & (span_y < 0.15) & (at_top | at_bottom))
             | ((span_y > 0.9) & (span_x < 0.15) & (at_left | at_right)))
+    for i in np.flatnonzero(band):
+        others = keep.copy()
+        others[i] = False
+        span = span_x if span_x[i] > 0.9 else span_y
+        band[i] = not (others & (span > 0.8)).any()
     ring = (touch >= 3) | ((touch >= 2) & (span_x > 0.8) & (span_y > 0.8) & (fill < 0.3))
     for i in np.flatnonzero(ring):               # few candidates: check each one
         inside = ((st["top"] >= st["top"][i]) & (st["bottom"] <= st["bottom"][i]) & (st["left"] >= st["left"][i])
-                  & (st["right"] <= st["right"][i]) & keep)
+                  & (st["right"] <= st["right"][i]) & keep & (st["area"] >= 0.1 * st["area"][i]))
         inside[i] = False
         ring[i] = inside.any()
     return band | ring
@@ -421,17 +595,39 @@ def find_ink(grey):
     dark = ink_is_dark(grey, split)
     bright = 1.0 - grey if dark else grey
     ink = np.clip(bright - background(bright), 0.0, None)
-    sample = ink[::3, ::3].ravel()               # a subsample is plenty for the noise level
-    noise = 1.4826 * _quantile(np.abs(sample - _quantile(sample, 0.5)), 0.5)
+    threshold, peak = ink_levels(ink)
+    ink = np.clip(bright - paper_level(bright, ink, threshold), 0.0, None)
+    threshold, peak = ink_levels(ink)
+    return ink, bright - ink, dark, threshold, peak
+
+
+def ink_levels(ink):
+    """(threshold, peak) of an ink map: the level that counts as a stroke (above the noise and a share of the
+    strong ink) and the strong ink level; ValueError for a blank picture."""
+    noise = _noise(ink[::3, ::3].ravel())        # a subsample is plenty for the noise level
     candidates = ink[ink > max(4.0 * noise, 0.5 * MIN_CONTRAST)]
     if candidates.size < 4:
         raise ValueError("no digit found: the picture is blank (no ink darker or lighter than the paper)")
-    peak = _quantile(candidates, 0.99)
+    peak = _quantile(candidates[::max(1, candidates.size // 20000)], 0.99)   # 20,000 strokes' pixels tell it
     if peak < MIN_CONTRAST:
         raise ValueError(f"no digit found: the picture is nearly blank (ink contrast {peak:.3f} "
                          f"< {MIN_CONTRAST})")
-    threshold = max(4.0 * noise, 0.3 * peak)
-    return ink, bright - ink, dark, threshold, peak
+    return max(4.0 * noise, 0.3 * peak), peak
+
+
+def _noise(sample):
+    """The paper's noise level in an ink map: the spread (MAD) of the sample, or of its paper class alone
+    (below Otsu's threshold) where ink covers a third of the picture or more, far above that paper's noise (a
+    picture cropped tightly around a bold digit, whose spread is the ink's)."""
+    def spread(values):
+        return 1.4826 * _quantile(np.abs(values - _quantile(values, 0.5)), 0.5)
+    noise = spread(sample)
+    split = otsu(sample)
+    paper, ink = sample[sample < split], sample[sample >= split]
+    if paper.size < 8 or ink.size < max(8, sample.size / 3):
+        return noise
+    quiet = spread(paper)
+    return quiet if _quantile(ink, 0.5) > 8.0 * quiet + 0.5 * MIN_CONTRAST else noise
 
 
 # ---------------------------------------------------------------------------
@@ -463,6 +659,19 @@ def dilate(ink, steps):
                 out = np.maximum(out, padded[dy:dy + h, dx:dx + w])
         ink = out
     return ink
+
+
+def slim(ink, bold=BOLD_RATIO, target=SLIM_RATIO):
+    """Thin strokes bolder than `bold` (fraction of the longer side: a felt-tip, a marker) to about `target` by
+    grey-level erosion: MNIST's strokes are about a tenth of the digit's height, and the networks read a bold
+    digit's stroke-filled loops and blobs better at that width (measured on very bold realistic digits)."""
+    ratio = stroke_ratio(ink)
+    if ratio <= bold:
+        return ink
+    steps = int(round((ratio - target) * max(ink.shape) / 2.0))
+    slimmer = -dilate(-ink, steps) if steps > 0 else ink
+    # a blob, not strokes (a dot, a filled loop on its own): thinning would wipe it out, so it stays as it is
+    return slimmer if (slimmer > 0.5).sum() >= 0.3 * (ink > 0.5).sum() else ink
 
 
 def thicken(ink, thin=THIN_RATIO, target=TARGET_RATIO):
@@ -500,8 +709,9 @@ def mnistify(grey):
 
 
 def finish(crop):
-    """A digit's ink crop (digit_crop, crop_ink) -> MNIST-style 28x28: thickened, 20 px, centred by mass."""
-    crop = thicken(crop)
+    """A digit's ink crop (digit_crop, crop_ink) -> MNIST-style 28x28: bold strokes thinned, thin ones thickened,
+    20 px, centred by mass."""
+    crop = thicken(slim(crop))
     if not (crop > 0.02).any():
         raise ValueError("no digit found: the ink is too faint")
     top, bottom, left, right = _bbox(crop > 0.02)

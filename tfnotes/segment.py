@@ -24,6 +24,10 @@ LINE_GAP = 0.12           # ... when no gap along it is wider than this many dig
 LINE_COVER = 0.85         # ink lies on this share of its columns at least,
 LINE_THICK = 0.08         # and it is no thicker than this many digit heights (each side of its middle)
 LINE_SLOPE = 0.1          # the steepest line looked for (rise over run; a ruled line under a number is tilted less)
+LINES_PER_SLOPE = 32      # printed lines looked at per slope (a squared paper has a line every half digit)
+PAPER_RUN = 0.5           # before the digits are known: ink along a band across half the picture is a printed line ...
+PAPER_GAP = 0.02          # ... when no gap along it is wider than this share of the picture,
+PAPER_THICK = 0.012       # and it is no thicker than this share of the picture (each side of its middle)
 MERGE_OVERLAP = 0.4       # pieces sharing this share of the narrower one's columns belong to one digit ...
 STACK_GAP = 0.25          # ... when the rows between them are fewer than this share of the taller one,
 STACK_ROWS = 0.5          # and they share fewer rows than this share of the lower one
@@ -34,9 +38,16 @@ MIN_DIGIT = 0.35          # a group lower than this share of its line's digit he
 SMALL_LINE = 0.5          # a line whose digits are under this share of the tallest line's in height is not text
 TYPICAL_FLOOR = 0.65      # a digit is taken to be at least this many heights wide (the 1s aside)
 THIN = 0.45               # strokes thinner than this share of the pen's are marks, not digits
+FILLED = 3.0              # a group whose ink is this many times thicker than the other groups' strokes is no digit
 STRAY_AREA = 0.5          # a group with less ink than this share of the largest ...
 STRAY_GAP = 1.0           # ... and further than this many digit heights from any other is a stray mark
+LEVEL_DIGITS = 3          # a line of at least this many digits ...
+LEVEL_DEGREES = 3.0       # ... rising or falling by more than this is turned level for the digit model
 CUTS_TRIED = 6            # ink-profile minima tried as cuts in a group
+LOOP_SPAN = 0.5           # a group whose only hole spans this share of its width and height, ...
+LOOP_RIM = 1.7            # ... with ink no thicker than this many stroke widths around it, is one loop: one digit
+BOX_FILL = 0.15           # a drawn box: ink on less than this share of its own box, ...
+BOX_INSIDE = 0.1          # ... around a piece with at least this share of its ink
 
 Group = collections.namedtuple("Group", "mask top bottom left right")
 Group.__doc__ = """One digit candidate: its pixels (a mask on the analysed copy) and its box (bottom and right
@@ -59,50 +70,130 @@ def digit_height(st, keep):
     return float(np.median(height[tall]))
 
 
-def remove_lines(mask, digit_h):
-    """The mask without ruled lines, underlines and grid lines, straight or slightly tilted (line_bands)."""
+LineRule = collections.namedtuple("LineRule", "run gap thick across most")
+LineRule.__doc__ = """What counts as a printed line, in px: a band holding ink over more than `run` with no gap
+wider than `gap`, no thicker than `thick` each side of its middle; its thickness measured across it, column by
+column (across: True; digits standing on it thicken a few columns only), or from the projection along it (False;
+bold digits whose bars line up give no thin band there); at most `most` candidates looked at per slope."""
+
+
+def digit_lines(digit_h):
+    """The rule for lines under or among digits `digit_h` px tall (LINE_RUN, LINE_GAP, LINE_THICK)."""
+    return LineRule(LINE_RUN * digit_h, max(2.0, LINE_GAP * digit_h), 1 + LINE_THICK * digit_h, False, 4)
+
+
+def paper_lines(extent):
+    """The rule for the lines of lined, squared or form paper, before the digits are known: thin bands across
+    PAPER_RUN of the picture's `extent` (its width for horizontal lines, its height for vertical ones)."""
+    return LineRule(PAPER_RUN * extent, max(2.0, PAPER_GAP * extent), 1 + PAPER_THICK * extent, True,
+                    LINES_PER_SLOPE)
+
+
+def remove_lines(mask, rule_of):
+    """The mask without ruled lines, underlines and grid lines, straight or slightly tilted (line_bands).
+
+    rule_of(extent) gives the LineRule for lines along an extent of the picture (its width for horizontal
+    lines, its height for vertical ones). Where a stroke crosses a line (ink just beyond both sides of the
+    band in the same column), the band's pixels stay: the line is taken out, not the digit's stroke.
+    """
     out = mask.copy()
     for flip in (False, True):     # horizontal lines, then vertical ones on the transposed mask
         view = out.T if flip else out
         ys, xs = np.nonzero(view)
-        for slope, offset, half, x0, x1 in line_bands(ys, xs, digit_h):
+        for slope, offset, half, x0, x1 in line_bands(view, rule_of(view.shape[1])):
             band = (np.abs(ys - slope * xs - offset) <= half) & (xs >= x0) & (xs < x1)
-            view[ys[band], xs[band]] = False
+            crossing = _crossed(view, ys[band], xs[band], slope * xs[band] + offset, half)
+            view[ys[band][~crossing], xs[band][~crossing]] = False
     return out
 
 
-def line_bands(ys, xs, digit_h):
-    """Straight lines among ink pixels (ys, xs): [(slope, offset, half width, x from, x to)].
+def _crossed(view, ys, xs, middle, half):
+    """For band pixels (ys, xs) of a line whose middle row is `middle` (per pixel): is there ink just above
+    and just below the band in the same column (a stroke crossing the line)?"""
+    height = view.shape[0]
+    above = np.clip(np.floor(middle - half - 1).astype(int), 0, height - 1)
+    below = np.clip(np.ceil(middle + half + 1).astype(int), 0, height - 1)
+    return view[above, xs] & view[below, xs]
+
+
+def line_bands(view, rule):
+    """Straight lines among the ink pixels of a mask: [(slope, offset, half width, x from, x to)], rows as
+    offset + slope * column.
 
     For each slope up to LINE_SLOPE the pixels are projected along it; a line is a narrow band holding
-    ink over a stretch longer than LINE_RUN digit heights with no gap wider than LINE_GAP digit heights
-    (a row of digits standing on the same baseline has wider gaps, between the digits).
+    ink over a stretch longer than rule.run with no gap wider than rule.gap (a row of digits standing on
+    the same baseline has wider gaps, between the digits) and no thicker than rule.thick. The candidates of
+    all slopes are tried strongest first, so each line is taken at its own slope, not at a near one that
+    crosses it over part of its length only.
     """
     found = []
+    ys, xs = np.nonzero(view)
     if len(ys) == 0:
         return found
-    for slope in np.linspace(-LINE_SLOPE, LINE_SLOPE, 2 * int(LINE_SLOPE * 100) + 1):
-        offsets = np.round(ys - slope * xs).astype(int)
-        low = offsets.min()
-        counts = np.bincount(offsets - low)
+    slopes = np.linspace(-LINE_SLOPE, LINE_SLOPE, 2 * int(LINE_SLOPE * 100) + 1)
+    projections = [Projection(ys, xs, slope) for slope in slopes]
+    candidates = []
+    for k, projection in enumerate(projections):
+        counts = projection.counts
         # Candidate bins: local maxima holding ink enough for a line (a band with a few such at most).
         padded = np.concatenate([[0], counts, [0]])
-        peaks = np.flatnonzero((counts >= LINE_RUN * digit_h * 0.5) & (counts >= padded[:-2])
-                               & (counts >= padded[2:]))
-        for peak in peaks[np.argsort(-counts[peaks])][:4]:
-            if any(abs(slope - s) < 0.015 and abs(low + peak - o) <= h + 2 for s, o, h, _, _ in found):
-                continue
-            on_band = xs[np.abs(offsets - (low + peak)) <= 1]
-            stretch = longest_stretch(on_band, digit_h)
-            if not stretch or stretch[1] - stretch[0] <= LINE_RUN * digit_h:
-                continue
-            # A line is thin and unbroken: most columns of its stretch hold ink on it. A band through
-            # a row of thick, close digits is not (it crosses paper between strokes).
-            cols = np.unique(on_band[(on_band >= stretch[0]) & (on_band < stretch[1])])
-            half = half_width(counts, peak)
-            if len(cols) >= LINE_COVER * (stretch[1] - stretch[0]) and half <= 1 + LINE_THICK * digit_h:
-                found.append((slope, float(low + peak), half, *stretch))
+        peaks = np.flatnonzero((counts >= rule.run * 0.5) & (counts >= padded[:-2]) & (counts >= padded[2:]))
+        near = padded[peaks] + counts[peaks] + padded[peaks + 2]          # the pixels within 1 of each peak
+        peaks = peaks[near >= LINE_COVER * rule.run]                      # enough ink for a line that long?
+        candidates += [(counts[p], k, p) for p in peaks[np.argsort(-counts[peaks])][:rule.most]]
+    for _, k, peak in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+        offset = projections[k].low + peak
+        if not any(abs(slopes[k] - s) < 0.015 and abs(offset - o) <= h + 2 for s, o, h, _, _ in found):
+            band = _band(view, rule, projections[k], peak)
+            found += [band] if band else []
     return found
+
+
+class Projection:
+    """The ink pixels (ys, xs) projected along `slope` (offset = round(y - slope * x)): the lowest offset, the
+    pixels per offset (counts), and the pixels' columns sorted by offset, so that a band's pixels are one slice."""
+
+    def __init__(self, ys, xs, slope):
+        self.offsets, self.xs = np.round(ys - slope * xs).astype(int), xs
+        self.slope, self.low = slope, int(self.offsets.min())
+        self.counts = np.bincount(self.offsets - self.low)
+        self.sorted = None             # (offsets, columns) sorted by offset: made when first asked for
+
+    def columns(self, offset, spread=1):
+        """The columns of the pixels whose offset is within `spread` of `offset`."""
+        if self.sorted is None:
+            # A stable sort of 16-bit integers is a radix sort (offsets of a picture this size span far fewer).
+            small = np.int16 if len(self.counts) < 2 ** 15 else np.int64
+            order = np.argsort((self.offsets - self.low).astype(small), kind="stable")
+            self.sorted = self.offsets[order], self.xs[order]
+        lo = np.searchsorted(self.sorted[0], offset - spread, "left")
+        hi = np.searchsorted(self.sorted[0], offset + spread, "right")
+        return self.sorted[1][lo:hi]
+
+
+def _band(view, rule, projection, peak):
+    """(slope, offset, half width, x from, x to) of the band through the projection's peak (an index into its
+    counts), or None when it is no line by `rule`."""
+    offset = projection.low + peak
+    occupied = np.zeros(view.shape[1], bool)
+    occupied[projection.columns(offset)] = True
+    columns = np.flatnonzero(occupied)       # the columns holding ink on the band, sorted, each once
+    if len(columns) <= LINE_COVER * rule.run:  # too few for any stretch the two tests below would pass
+        return None
+    stretch = _stretch(columns, rule.gap)
+    if stretch[1] - stretch[0] <= rule.run:
+        return None
+    # A line is thin and unbroken: most columns of its stretch hold ink on it. A band through
+    # a row of thick, close digits is not (it crosses paper between strokes).
+    cols = columns[(columns >= stretch[0]) & (columns < stretch[1])]
+    if len(cols) < LINE_COVER * (stretch[1] - stretch[0]):
+        return None
+    slope = projection.slope
+    if rule.across:
+        half = width_across(view, slope, offset, cols, rule.thick)
+    else:
+        half = half_width(projection.counts, peak)
+    return (slope, float(offset), half, *stretch) if half <= rule.thick else None
 
 
 def half_width(counts, peak):
@@ -115,12 +206,28 @@ def half_width(counts, peak):
     return (high - low) / 2 + 1.0
 
 
-def longest_stretch(xs, digit_h):
-    """(from, to) of the longest run of columns holding ink with gaps under LINE_GAP digit heights, or None."""
+def width_across(view, slope, offset, cols, most):
+    """Half the thickness of the line at rows offset + slope * column: the median, over the columns `cols` of
+    its stretch, of the ink run across it (digits standing on the line thicken a few columns only); above
+    `most` is enough to know it is too thick."""
+    rows = np.round(offset + slope * cols).astype(int)
+    height = view.shape[0]
+    up, down = np.zeros(len(cols), int), np.zeros(len(cols), int)
+    for d in range(1, 2 * int(most) + 3):          # the run may start at either edge of the line
+        up += (up == d - 1) & view[np.clip(rows - d, 0, height - 1), cols] & (rows - d >= 0)
+        down += (down == d - 1) & view[np.clip(rows + d, 0, height - 1), cols] & (rows + d < height)
+    return float(np.median(up + down)) / 2 + 1.0
+
+
+def longest_stretch(xs, gap):
+    """(from, to) of the longest run of columns holding ink with no gap wider than `gap` px, or None."""
     cols = np.unique(xs)
-    if len(cols) == 0:
-        return None
-    breaks = np.flatnonzero(np.diff(cols) > max(2, LINE_GAP * digit_h))
+    return _stretch(cols, gap) if len(cols) else None
+
+
+def _stretch(cols, gap):
+    """longest_stretch of columns already sorted and distinct (at least one)."""
+    breaks = np.flatnonzero(np.diff(cols) > gap)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(cols) - 1]])
     k = int(np.argmax(cols[ends] - cols[starts]))
@@ -137,7 +244,30 @@ def pieces(mask):
     frame = _frame_like(st, mask.shape[0], mask.shape[1], keep)
     if (keep & ~frame).any():
         keep &= ~frame
-    return runs, st, keep, digit_height(st, keep)
+    return runs, st, keep, digit_height(st, keep) if keep.any() else 0.0
+
+
+def without_boxes(mask):
+    """The mask without the boxes drawn around the writing (boxes_drawn), their comb marks included."""
+    runs, st = components(mask)
+    if st is None:
+        return mask
+    drawn = boxes_drawn(st, st["area"] >= max(3.0, 0.02 * st["area"].max()))
+    return paint(mask.shape, runs, ~drawn) if drawn.any() else mask
+
+
+def boxes_drawn(st, keep):
+    """Pieces that are boxes drawn around the writing (a form's amount box, a cheque's, comb boxes): thin
+    outlines (ink on less than BOX_FILL of their box) around another piece with at least BOX_INSIDE of their ink.
+    A digit enclosing a speck (a 0) is not one: it has more ink, and the speck far less."""
+    height, width = st["bottom"] - st["top"], st["right"] - st["left"]
+    fill = st["area"] / np.maximum(1, height * width)
+    out = np.zeros(len(keep), bool)
+    for i in np.flatnonzero(keep & (fill < BOX_FILL)):
+        inside = (keep & (st["top"] > st["top"][i]) & (st["bottom"] < st["bottom"][i]) & (st["left"] > st["left"][i])
+                  & (st["right"] < st["right"][i]) & (st["area"] >= BOX_INSIDE * st["area"][i]))
+        out[i] = inside.any()
+    return out
 
 
 def clean_mask(found):
@@ -146,7 +276,7 @@ def clean_mask(found):
     The height is measured on the pieces merged into digits (a digit broken into fragments would
     otherwise look small, and its own bar like a ruled line).
     """
-    mask = found.ink > found.threshold
+    mask = remove_lines(without_boxes(found.ink > found.threshold), paper_lines)
     _, st, keep, piece_h = pieces(mask)
     if st is None or not keep.any():
         return mask & False, 0.0
@@ -156,7 +286,7 @@ def clean_mask(found):
     plain = widths < 4 * heights
     heights = heights[plain] if plain.any() else heights
     digit_h = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    return remove_lines(mask, digit_h), digit_h
+    return remove_lines(mask, lambda extent: digit_lines(digit_h)), digit_h
 
 
 def stacked(a, b, digit_h):
@@ -241,8 +371,8 @@ def drop_strays(groups, digit_h):
     # Small marks far from everything else (a blot, a corner of the table): digits of a number stand close.
     areas = np.array([g.mask.sum() for g in groups], float)
     nearest = [min(gap(g, h) for h in groups if h is not g) for g in groups]
-    groups = [g for g, a, d in zip(groups, areas, nearest) if not (a < STRAY_AREA * areas.max() and d > STRAY_GAP
-                                                                    * digit_h)]
+    groups = drop_filled([g for g, a, d in zip(groups, areas, nearest)
+                          if not (a < STRAY_AREA * areas.max() and d > STRAY_GAP * digit_h)])
     if len(groups) < 2:
         return groups
     widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
@@ -254,6 +384,17 @@ def drop_strays(groups, digit_h):
             k = min(near, key=lambda k: gap(g, kept[k]))
             kept[k] = group_of(kept[k].mask | g.mask)
     return kept
+
+
+def drop_filled(groups):
+    """Leave out filled regions far thicker than the writing's strokes (more than FILLED times the median stroke
+    width of the other groups): ink is strokes, so such a region is what is left of a shadow or a dark object
+    where it narrows (at a corner of the picture, say), not a digit."""
+    if len(groups) < 2:
+        return groups
+    widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
+    others = [np.median(np.delete(widths, k)) for k in range(len(groups))]
+    return [g for g, w, o in zip(groups, widths, others) if w <= FILLED * o]
 
 
 def gap(a, b):
@@ -314,6 +455,20 @@ def typical_width(line, group, height):
     if not others:
         return None
     return max(float(np.median(others)), TYPICAL_FLOOR * height)
+
+
+def line_angle(line):
+    """How far the line rises from left to right, in degrees (image rows grow downwards: a positive angle rises):
+    the least-squares slope of its digits' centres when it holds at least LEVEL_DIGITS of them and the angle is
+    beyond LEVEL_DEGREES (a number written on a level line is left as it is), else 0."""
+    if len(line) < LEVEL_DIGITS:
+        return 0.0
+    x = np.array([(g.left + g.right) / 2 for g in line], float)
+    y = np.array([(g.top + g.bottom) / 2 for g in line], float)
+    x -= x.mean()
+    slope = -float(x @ (y - y.mean())) / max(float(x @ x), 1e-9)
+    angle = float(np.degrees(np.arctan(slope)))
+    return angle if LEVEL_DEGREES < abs(angle) <= 20.0 else 0.0
 
 
 def line_slant(line):
@@ -415,6 +570,26 @@ def cut_path(ink, guide, reach):
     for y in range(rows - 1, 0, -1):
         path[y - 1] = min(max(path[y] + step[y, path[y]], 0), width - 1)
     return path
+
+
+def single_loop(group):
+    """Whether the group is one closed loop: a single hole (paper enclosed by its ink) spanning at least
+    LOOP_SPAN of its width and height, with no more ink around it on any side than LOOP_RIM stroke widths. A 0
+    however wide is one digit; touching digits are not one loop (a 1 beside a 0 leaves twice the ink on one
+    side, two 0s make two holes, or three where they cross)."""
+    ink = group.mask[group.top:group.bottom, group.left:group.right]
+    runs, st = components(np.pad(~ink, 1, constant_values=True))
+    if st is None:
+        return False
+    inner = (st["top"] > 0) & (st["left"] > 0) & (st["bottom"] < ink.shape[0] + 2) & (st["right"] < ink.shape[1] + 2)
+    holes = np.flatnonzero(inner & (st["area"] >= max(4, 0.01 * ink.size)))
+    if len(holes) != 1:
+        return False
+    h = holes[0]
+    rim = (st["left"][h] - 1, ink.shape[1] + 1 - st["right"][h], st["top"][h] - 1, ink.shape[0] + 1 - st["bottom"][h])
+    return (st["right"][h] - st["left"][h] >= LOOP_SPAN * ink.shape[1]
+            and st["bottom"][h] - st["top"][h] >= LOOP_SPAN * ink.shape[0]
+            and max(rim) <= LOOP_RIM * stroke_width(ink))
 
 
 def stacked_pair(upper, lower):
