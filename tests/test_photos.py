@@ -1,11 +1,11 @@
-"""The troubles of real photos (issue #28): shadows and dark objects, bold and grainy ink, printed lines and boxes,
+"""The troubles of real photos: shadows and dark objects, bold and grainy ink, printed lines and boxes,
 tight crops. Synthetic pictures drawn here, and MNIST test digits rendered by benchmarks/realistic_*.py; the
 number reader's segmentation and preprocessing only (no network)."""
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tfnotes import data, pictures, segment
+from tfnotes import data, digits, pictures, segment
 
 from benchmarks.realistic_conditions import Look
 from benchmarks.realistic_numbers import render_number
@@ -15,6 +15,23 @@ from benchmarks.realistic_numbers import render_number
 def mnist_test_set():
     _, _, images, labels = data.load_mnist()
     return images, labels
+
+
+def test_a_small_picture_of_one_digit_is_analysed_once_and_reads_as_one_digit(mnist_test_set, monkeypatch):
+    # The number reader finds one digit, so the picture is read again as one digit: the analysis of the same
+    # pixels is given again instead of being made twice, and the reading is the one-digit path's.
+    images, _ = mnist_test_set
+    picture = Image.fromarray(255 - np.kron(images[0], np.ones((4, 4), np.uint8))).convert("RGB")   # 112 x 112
+    made = []
+    find_ink = pictures.find_ink
+    monkeypatch.setattr(pictures, "find_ink", lambda small: made.append(small.shape) or find_ink(small))
+    inputs, fields = digits.read_number(picture, "seven.png", classify=None)
+    assert made == [(112, 112)] and fields["lines"] == [1]
+    np.testing.assert_array_equal(inputs[0], pictures.preprocess(picture))
+    assert made == [(112, 112)]                        # the same pixels again: the kept analysis
+    other = picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    pictures.preprocess(other)
+    assert made == [(112, 112), (112, 112)]            # other pixels: analysed
 
 
 def found_lines(picture):
@@ -41,7 +58,7 @@ def ten_ones(width=900, height=420, top=60, stroke=9, paper=235):
 # ---------------------------------------------------------------------------------------------------------
 
 def test_a_dark_region_beside_the_writing_is_not_ink():
-    # The issue's case: a phone's shadow across the bottom third of a photo of ten digits on white paper. The
+    # A phone's shadow across the bottom third of a photo of ten digits on white paper. The
     # smooth background blends the shadow's edge into a band of ink that swallows the digits' group.
     img, d = ten_ones()
     d.rectangle([(0, 280), (900, 420)], fill=25)                       # the shadow, far darker than the paper

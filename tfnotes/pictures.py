@@ -6,8 +6,10 @@ strokes thickened, longer side 20 px with the aspect kept, placement in 28x28 by
 mass. Only NumPy and Pillow: no TensorFlow here.
 """
 import collections
+import hashlib
 import io
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -256,20 +258,24 @@ def _stroke_vote(grey, sample_side):
 def _next_edge(edge, gx, gy, start, direction, sign, reach):
     """Steps from each edge pixel start = (ys, xs) along sign * its gradient's direction (ux, uy) (-1: towards
     the dark side) to the first edge pixel whose gradient points against the start's (the stroke's other side);
-    reach + 1 where there is none within reach or the picture ends first."""
+    reach + 1 where there is none within reach or the picture ends first. Only the starts still looking are
+    stepped on (most find the other side of their stroke within a few steps)."""
     (ys, xs), (ux, uy) = start, direction
     h, w = edge.shape
+    edge_at, gx_at, gy_at = edge.ravel(), gx.ravel(), gy.ravel()
     found = np.full(len(ys), reach + 1.0)
-    todo = np.ones(len(ys), bool)
+    looking = np.arange(len(ys))
     for t in range(2, reach + 1):
-        qy, qx = np.round(ys + sign * t * uy).astype(int), np.round(xs + sign * t * ux).astype(int)
-        todo &= (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
-        qy, qx = np.clip(qy, 0, h - 1), np.clip(qx, 0, w - 1)
-        back = gx[qy, qx] * ux + gy[qy, qx] * uy < -0.3 * np.hypot(gx[qy, qx], gy[qy, qx])
-        hit = todo & edge[qy, qx] & back
-        found[hit] = t
-        todo &= ~hit
-        if not todo.any():
+        qy = np.round(ys[looking] + sign * t * uy[looking]).astype(int)
+        qx = np.round(xs[looking] + sign * t * ux[looking]).astype(int)
+        inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)   # past the picture's edge: none found
+        looking, at = looking[inside], qy[inside] * w + qx[inside]
+        px, py = gx_at[at], gy_at[at]
+        back = px * ux[looking] + py * uy[looking] < -0.3 * np.hypot(px, py)
+        hit = edge_at[at] & back
+        found[looking[hit]] = t
+        looking = looking[~hit]
+        if not len(looking):
             break
     return found
 
@@ -740,14 +746,27 @@ def as_image(grey):
     return Image.fromarray(np.asarray(grey, dtype=np.float32)) if isinstance(grey, np.ndarray) else grey
 
 
+_LAST = threading.local()    # this thread's last analysis of a picture small enough to be analysed whole
+
+
 def analyse(grey, side=ANALYSIS_SIDE):
-    """Find the ink of a grey PIL picture on a copy at most `side` px wide: an Analysis."""
+    """Find the ink of a grey PIL picture on a copy at most `side` px wide: an Analysis.
+
+    A picture no wider than `side` is analysed as it is, whatever `side` is; its analysis is kept (one per
+    thread) and given again for the same pixels: a picture in which one digit is found is read again as one
+    digit (tfnotes.digits), and would otherwise be analysed twice. Nothing changes the arrays of an Analysis."""
     width, height = grey.size
     if max(height, width) > side:
         small = _as_float(grey.resize(_fit((width, height), side), Image.Resampling.BILINEAR))
-    else:
-        small = _as_float(grey)
-    return Analysis(small, *find_ink(small))
+        return Analysis(small, *find_ink(small))
+    key = (grey.mode, grey.size, hashlib.blake2b(grey.tobytes(), digest_size=16).digest())
+    last = getattr(_LAST, "analysis", None)
+    if last is not None and last[0] == key:
+        return last[1]
+    small = _as_float(grey)
+    found = Analysis(small, *find_ink(small))
+    _LAST.analysis = (key, found)
+    return found
 
 
 def digit_crop(grey):
