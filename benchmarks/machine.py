@@ -51,6 +51,7 @@ def other_share(before, after):
 
 
 def reading():
+    """(processor busy s, processor total s, own CPU s) now; None where there is no /proc/stat."""
     times = processor_times()
     return None if times is None else (*times, own_cpu())
 

@@ -402,9 +402,10 @@ def _with_opening(ink_bright, smooth, width, margin):
 
 def stroke_run(ink, threshold):
     """The strokes' width in px, from above: the RUN_QUANTILE quantile of the lengths of the horizontal and
-    vertical runs of ink (each run counted once, so a wide shadow's few long runs barely move it), on the ink
-    map averaged over 5 x 5 pixels first (pencil grain and ballpoint skips break strokes into short runs), every
-    other pixel (the window is three widths: this is precise enough); None when there are too few runs to tell."""
+    vertical runs of ink (each run counted once, so a wide shadow's few long runs barely move it), measured on
+    every other pixel (the window is three widths: this is precise enough) averaged over 3 x 3 of those, about
+    6 x 6 of the map (pencil grain and ballpoint skips break strokes into short runs); None when there are too
+    few runs to tell."""
     mask = box_mean(ink[::2, ::2], 3) > 0.5 * threshold
     _, starts, ends = _runs(mask)
     _, top, bottom = _runs(mask.T)

@@ -180,7 +180,7 @@ def _band(view, rule, projection, peak):
     columns = np.flatnonzero(occupied)       # the columns holding ink on the band, sorted, each once
     if len(columns) <= LINE_COVER * rule.run:  # too few for any stretch the two tests below would pass
         return None
-    stretch = _stretch(columns, rule.gap)
+    stretch = longest_stretch(columns, rule.gap)
     if stretch[1] - stretch[0] <= rule.run:
         return None
     # A line is thin and unbroken: most columns of its stretch hold ink on it. A band through
@@ -219,14 +219,9 @@ def width_across(view, slope, offset, cols, most):
     return float(np.median(up + down)) / 2 + 1.0
 
 
-def longest_stretch(xs, gap):
-    """(from, to) of the longest run of columns holding ink with no gap wider than `gap` px, or None."""
-    cols = np.unique(xs)
-    return _stretch(cols, gap) if len(cols) else None
-
-
-def _stretch(cols, gap):
-    """longest_stretch of columns already sorted and distinct (at least one)."""
+def longest_stretch(cols, gap):
+    """(from, to) of the longest run of the columns `cols` (sorted, distinct, at least one) with no gap wider than
+    `gap` px."""
     breaks = np.flatnonzero(np.diff(cols) > gap)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(cols) - 1]])
