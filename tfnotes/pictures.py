@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tfnotes.errors import ImageError
+from tfnotes.printed import without_printed
+from tfnotes.regions import bbox, components, frame_like, ink_runs, paint
 
 # ---------------------------------------------------------------------------
 # Defaults (one place)
@@ -45,6 +47,8 @@ STROKE_WINDOW = 3.0          # the paper's opening window, in stroke widths (wid
 RUN_QUANTILE = 0.5          # the quantile of the ink's run lengths taken as the stroke width
 BELOW_MARGIN = 2.0           # the opening counts below the smooth background only this many times further apart
 OPEN_BLUR = 5                # the picture is averaged over this many px (each way) before the opening
+LABEL_HEIGHT = 0.35          # pieces lower than this share of the digit, not flat, beside it, ...
+LABEL_LETTERS = 3            # ... this many in a row at least: a printed label (two: a broken digit's fragments)
 EDGE_CATCH_UP = 5            # px (on the analysed copy) by which the paper level climbs to meet a shadow's edge
 
 
@@ -176,12 +180,6 @@ def _resize(arr, size, resample=Image.Resampling.BILINEAR, box=None):
     return np.asarray(Image.fromarray(arr).resize(size, resample, box=box), dtype=np.float32)
 
 
-def _bbox(mask):
-    """top, bottom, left, right (exclusive) of the True pixels of a non-empty mask."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-
-
 def _fit(size, side):
     """(width, height) scaled so that the longer side is `side`, aspect kept."""
     width, height = size
@@ -258,26 +256,21 @@ def _stroke_vote(grey, sample_side):
 def _next_edge(edge, gx, gy, start, direction, sign, reach):
     """Steps from each edge pixel start = (ys, xs) along sign * its gradient's direction (ux, uy) (-1: towards
     the dark side) to the first edge pixel whose gradient points against the start's (the stroke's other side);
-    reach + 1 where there is none within reach or the picture ends first. Only the starts still looking are
-    stepped on (most find the other side of their stroke within a few steps)."""
+    reach + 1 where there is none within reach or the picture ends first. All steps of all starts at once
+    (a few hundred starts by a few dozen steps)."""
     (ys, xs), (ux, uy) = start, direction
     h, w = edge.shape
-    edge_at, gx_at, gy_at = edge.ravel(), gx.ravel(), gy.ravel()
-    found = np.full(len(ys), reach + 1.0)
-    looking = np.arange(len(ys))
-    for t in range(2, reach + 1):
-        qy = np.round(ys[looking] + sign * t * uy[looking]).astype(int)
-        qx = np.round(xs[looking] + sign * t * ux[looking]).astype(int)
-        inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)   # past the picture's edge: none found
-        looking, at = looking[inside], qy[inside] * w + qx[inside]
-        px, py = gx_at[at], gy_at[at]
-        back = px * ux[looking] + py * uy[looking] < -0.3 * np.hypot(px, py)
-        hit = edge_at[at] & back
-        found[looking[hit]] = t
-        looking = looking[~hit]
-        if not len(looking):
-            break
-    return found
+    steps = (sign * np.arange(2, reach + 1)).astype(np.float32)[None, :]    # float32 steps, as sign * t * uy
+    qy = np.round(ys[:, None] + steps * uy[:, None]).astype(int)
+    qx = np.round(xs[:, None] + steps * ux[:, None]).astype(int)
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)       # past the picture's edge: none found
+    at = np.where(inside, qy * w + qx, 0)
+    px, py = gx.ravel()[at], gy.ravel()[at]
+    back = px * ux[:, None] + py * uy[:, None] < -0.3 * np.hypot(px, py)
+    stop = (edge.ravel()[at] & back) | ~inside                 # the other side, or the picture's edge
+    first = np.argmax(stop, axis=1)
+    hit = stop[np.arange(len(ys)), first] & inside[np.arange(len(ys)), first]
+    return np.where(hit, first + 2.0, reach + 1.0)
 
 
 def _tails_vote(grey):
@@ -407,8 +400,8 @@ def stroke_run(ink, threshold):
     6 x 6 of the map (pencil grain and ballpoint skips break strokes into short runs); None when there are too
     few runs to tell."""
     mask = box_mean(ink[::2, ::2], 3) > 0.5 * threshold
-    _, starts, ends = _runs(mask)
-    _, top, bottom = _runs(mask.T)
+    _, starts, ends = ink_runs(mask)
+    _, top, bottom = ink_runs(mask.T)
     lengths = np.concatenate([ends - starts, bottom - top])
     lengths = lengths[lengths >= 2]                      # single pixels: noise, not strokes
     return 2.0 * float(_quantile(lengths, RUN_QUANTILE)) if lengths.size >= 8 else None
@@ -457,84 +450,6 @@ def _running(arr, side, reduce, axis):
 
 
 # ---------------------------------------------------------------------------
-# Connected components (8-connected), on runs of ink so that it stays vectorised
-# ---------------------------------------------------------------------------
-def _runs(mask):
-    """Horizontal runs of True: rows, starts, ends (exclusive), in row-major order."""
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), np.int8)
-    padded[:, 1:-1] = mask
-    step = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(step == 1)
-    _, ends = np.nonzero(step == -1)
-    return rows, starts, ends
-
-
-def _union(n, u, v):
-    """Component id (0..k-1) of each of n nodes joined by edges u-v (hooking + pointer jumping)."""
-    parent = np.arange(n)
-    while True:
-        ru, rv = parent[u], parent[v]
-        differ = ru != rv
-        if not differ.any():
-            break
-        ru, rv = ru[differ], rv[differ]
-        np.minimum.at(parent, np.maximum(ru, rv), np.minimum(ru, rv))
-        while True:  # pointer jumping until every node points at its root
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-    roots = np.flatnonzero(parent == np.arange(n))
-    compact = np.empty(n, np.intp)
-    compact[roots] = np.arange(len(roots))
-    return compact[parent]
-
-
-def components(mask):
-    """Label the 8-connected components of a boolean mask.
-
-    Returns (rows, starts, ends, comp) for the runs and, per component, a dict of arrays:
-    area, top, bottom (exclusive), left, right (exclusive).
-    """
-    rows, starts, ends = _runs(mask)
-    n = len(rows)
-    if n == 0:
-        return (rows, starts, ends, rows), None
-    key = mask.shape[1] + 2
-    start_key, end_key = rows * key + starts, rows * key + ends
-    # Runs on the next row touching [start-1, end] (8-connectivity) form one contiguous range.
-    lo = np.searchsorted(end_key, (rows + 1) * key + starts, "left")
-    hi = np.searchsorted(start_key, (rows + 1) * key + ends, "right")
-    count = np.maximum(hi - lo, 0)
-    u = np.repeat(np.arange(n), count)
-    first = np.repeat(lo, count)
-    v = first + np.arange(len(u)) - np.repeat(np.cumsum(count) - count, count)
-    comp = _union(n, u, v)
-    k = int(comp.max()) + 1
-    stats = {"area": np.bincount(comp, ends - starts, minlength=k)}
-    for name, values, fn, init in (("top", rows, np.minimum, np.inf), ("bottom", rows + 1, np.maximum, -1),
-                                   ("left", starts, np.minimum, np.inf), ("right", ends, np.maximum, -1)):
-        out = np.full(k, init)
-        fn.at(out, comp, values)
-        stats[name] = out.astype(int)
-    return (rows, starts, ends, comp), stats
-
-
-def paint(shape, runs, keep):
-    """Boolean mask of the runs whose component is in `keep` (a boolean array per component)."""
-    rows, starts, ends, comp = runs
-    out = np.zeros(shape, bool)
-    sel = keep[comp]
-    rows, starts, ends = rows[sel], starts[sel], ends[sel]
-    length = ends - starts
-    flat = np.repeat(rows * shape[1] + starts, length)
-    flat += np.arange(len(flat)) - np.repeat(np.cumsum(length) - length, length)
-    out.flat[flat] = True
-    return out
-
-
-# ---------------------------------------------------------------------------
 # Finding the digit
 # ---------------------------------------------------------------------------
 def select_digit(mask):
@@ -548,7 +463,7 @@ def select_digit(mask):
     height, width = mask.shape
     area = st["area"].astype(float)
     keep = area >= max(3.0, 0.04 * area.max())          # specks
-    frame = _frame_like(st, height, width, keep)
+    frame = frame_like(st, height, width, keep)
     if (keep & ~frame).any():                           # never drop the only ink there is
         keep &= ~frame
     main = int(np.argmax(np.where(keep, area, -1)))
@@ -558,39 +473,23 @@ def select_digit(mask):
     gap_x = np.maximum(0, np.maximum(st["left"] - st["right"][main], st["left"][main] - st["right"]))
     far = np.maximum(gap_x, gap_y) > 0.5 * size
     keep &= ~(far & (area < 0.3 * area[main]))
+    keep &= ~_label(st, keep, main, gap_x, gap_y, mask.shape)
     return paint(mask.shape, runs, keep)
 
 
-def _frame_like(st, height, width, keep):
-    """Components lying along the picture's edge: drawn frames, paper edges, table showing around it.
-
-    A frame must enclose other ink (among `keep`, with a tenth of its own ink at least, not a speck), so that
-    a digit cropped tightly is not one; a band along a side is one only while the other ink does not reach
-    as far (in a tight crop of a number, a 1 at the edge is as tall as its neighbours).
-    """
-    margin_y, margin_x = max(2, height // 50), max(2, width // 50)
-    at_top, at_bottom = st["top"] <= margin_y, st["bottom"] >= height - margin_y
-    at_left, at_right = st["left"] <= margin_x, st["right"] >= width - margin_x
-    touch = at_top.astype(int) + at_bottom + at_left + at_right
-    span_y = (st["bottom"] - st["top"]) / height
-    span_x = (st["right"] - st["left"]) / width
-    fill = st["area"] / np.maximum(1, (st["bottom"] - st["top"]) * (st["right"] - st["left"]))
-    # A frame touches three or four sides, or runs along one side as a thin band (a "1" standing
-    # from top to bottom in the middle is not a band: it is not at the left or right side).
-    band = (((span_x > 0.9) & (span_y < 0.15) & (at_top | at_bottom))
-            | ((span_y > 0.9) & (span_x < 0.15) & (at_left | at_right)))
-    for i in np.flatnonzero(band):
-        others = keep.copy()
-        others[i] = False
-        span = span_x if span_x[i] > 0.9 else span_y
-        band[i] = not (others & (span > 0.8)).any()
-    ring = (touch >= 3) | ((touch >= 2) & (span_x > 0.8) & (span_y > 0.8) & (fill < 0.3))
-    for i in np.flatnonzero(ring):               # few candidates: check each one
-        inside = ((st["top"] >= st["top"][i]) & (st["bottom"] <= st["bottom"][i]) & (st["left"] >= st["left"][i])
-                  & (st["right"] <= st["right"][i]) & keep & (st["area"] >= 0.1 * st["area"][i]))
-        inside[i] = False
-        ring[i] = inside.any()
-    return band | ring
+def _label(st, keep, main, gap_x, gap_y, shape):
+    """The letters of a printed label beside the digit (a form's "Date", "Total"): LABEL_LETTERS or more pieces
+    in a row, lower than LABEL_HEIGHT of the digit, none flat (a 5's detached bar is), all outside the digit's
+    box and clear of the picture's edge (where a tight crop cuts a digit's strokes into pieces)."""
+    height, width = st["bottom"] - st["top"], st["right"] - st["left"]
+    inside = (st["top"] > 0) & (st["left"] > 0) & (st["bottom"] < shape[0]) & (st["right"] < shape[1])
+    letters = ((st["area"] >= max(3, 0.01 * st["area"].max())) & inside & (height < LABEL_HEIGHT * height[main])
+               & (height >= 0.5 * width) & (np.maximum(gap_x, gap_y) > 0))
+    letters[main] = False
+    index = np.flatnonzero(letters)
+    beside = (st["top"][index, None] < st["bottom"][None, index]) & (st["top"][None, index] < st["bottom"][index, None])
+    letters[index] = beside.sum(axis=1) >= LABEL_LETTERS   # itself and the others in its row (specks too small
+    return letters & keep                                  # to keep count: a label's small letters are such)
 
 
 def find_ink(grey):
@@ -649,7 +548,7 @@ def stroke_ratio(ink):
     padded = np.pad(solid, 1)
     edges = (np.count_nonzero(padded[1:, :] != padded[:-1, :])
              + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
-    top, bottom, left, right = _bbox(solid)
+    top, bottom, left, right = bbox(solid)
     side = max(bottom - top, right - left)
     return 2.0 * area / edges / side
 
@@ -721,7 +620,7 @@ def finish(crop):
     crop = thicken(slim(crop))
     if not (crop > 0.02).any():
         raise ValueError("no digit found: the ink is too faint")
-    top, bottom, left, right = _bbox(crop > 0.02)
+    top, bottom, left, right = bbox(crop > 0.02)
     crop = crop[top:bottom, left:right]
     size = _fit(crop.shape[::-1], BOX_SIDE)
     small = np.clip(_resize(np.ascontiguousarray(crop), size, Image.Resampling.LANCZOS), 0.0, 1.0)
@@ -770,6 +669,19 @@ def analyse(grey, side=ANALYSIS_SIDE):
     return found
 
 
+def strokes(found):
+    """The stroke mask of an Analysis without the paper's printed lines and the boxes drawn around the writing
+    (tfnotes.printed). The last one of this thread is kept: the number reader and the one-digit reading of the
+    same picture both ask for it. Nothing changes the mask."""
+    last = getattr(_LAST, "strokes", None)
+    if last is not None and last[0] is found:
+        return last[1]
+    mask = without_printed(found.ink > found.threshold)
+    mask.flags.writeable = False
+    _LAST.strokes = (found, mask)
+    return mask
+
+
 def digit_crop(grey):
     """The digit's box, as ink strength in [0, 1] (0 = paper), about WORK_SIDE px on its longer side.
 
@@ -778,9 +690,9 @@ def digit_crop(grey):
     """
     grey = as_image(grey)
     found = analyse(grey)
-    keep = select_digit(found.ink > found.threshold)
+    keep = select_digit(strokes(found))
     if not keep.any():
-        raise ValueError("no digit found: only specks or a frame, no strokes")
+        raise ValueError("no digit found: only specks, a frame or printed lines, no strokes")
     return crop_ink(grey, found, keep)
 
 
@@ -802,7 +714,7 @@ def ink_window(grey, found, keep):
     """The full-resolution ink of the box around the pixels `keep` (plus one analysis pixel each side)."""
     small, paper, threshold, peak = found.small, found.paper, found.threshold, found.peak
     width, height = grey.size
-    top, bottom, left, right = _bbox(keep)
+    top, bottom, left, right = bbox(keep)
     top, bottom, left, right = top - 1, bottom + 1, left - 1, right + 1
     sy, sx = height / small.shape[0], width / small.shape[1]
     box_small = (max(0, left), max(0, top), min(small.shape[1], right), min(small.shape[0], bottom))

@@ -15,19 +15,15 @@ import collections
 
 import numpy as np
 
-from tfnotes.pictures import _bbox, _frame_like, components, paint
+from tfnotes.pictures import strokes
+from tfnotes.printed import LineRule, remove_lines
+from tfnotes.regions import bbox, components, frame_like, paint
 
 SEGMENT_SIDE = 640        # longer side of the copy the digits are found on
 MAX_DIGITS = 64           # more candidates than this: not a picture of a number
 LINE_RUN = 1.8            # ink along a straight band longer than this many digit heights is a ruled line ...
 LINE_GAP = 0.12           # ... when no gap along it is wider than this many digit heights,
-LINE_COVER = 0.85         # ink lies on this share of its columns at least,
 LINE_THICK = 0.08         # and it is no thicker than this many digit heights (each side of its middle)
-LINE_SLOPE = 0.1          # the steepest line looked for (rise over run; a ruled line under a number is tilted less)
-LINES_PER_SLOPE = 32      # printed lines looked at per slope (a squared paper has a line every half digit)
-PAPER_RUN = 0.5           # before the digits are known: ink along a band across half the picture is a printed line ...
-PAPER_GAP = 0.02          # ... when no gap along it is wider than this share of the picture,
-PAPER_THICK = 0.012       # and it is no thicker than this share of the picture (each side of its middle)
 MERGE_OVERLAP = 0.4       # pieces sharing this share of the narrower one's columns belong to one digit ...
 STACK_GAP = 0.25          # ... when the rows between them are fewer than this share of the taller one,
 STACK_ROWS = 0.5          # and they share fewer rows than this share of the lower one
@@ -46,8 +42,6 @@ LEVEL_DEGREES = 3.0       # ... rising or falling by more than this is turned le
 CUTS_TRIED = 6            # ink-profile minima tried as cuts in a group
 LOOP_SPAN = 0.5           # a group whose only hole spans this share of its width and height, ...
 LOOP_RIM = 1.7            # ... with ink no thicker than this many stroke widths around it, is one loop: one digit
-BOX_FILL = 0.15           # a drawn box: ink on less than this share of its own box, ...
-BOX_INSIDE = 0.1          # ... around a piece with at least this share of its ink
 
 Group = collections.namedtuple("Group", "mask top bottom left right")
 Group.__doc__ = """One digit candidate: its pixels (a mask on the analysed copy) and its box (bottom and right
@@ -55,7 +49,7 @@ exclusive)."""
 
 
 def group_of(mask):
-    top, bottom, left, right = _bbox(mask)
+    top, bottom, left, right = bbox(mask)
     return Group(mask, int(top), int(bottom), int(left), int(right))
 
 
@@ -70,163 +64,9 @@ def digit_height(st, keep):
     return float(np.median(height[tall]))
 
 
-LineRule = collections.namedtuple("LineRule", "run gap thick across most")
-LineRule.__doc__ = """What counts as a printed line, in px: a band holding ink over more than `run` with no gap
-wider than `gap`, no thicker than `thick` each side of its middle; its thickness measured across it, column by
-column (across: True; digits standing on it thicken a few columns only), or from the projection along it (False;
-bold digits whose bars line up give no thin band there); at most `most` candidates looked at per slope."""
-
-
 def digit_lines(digit_h):
     """The rule for lines under or among digits `digit_h` px tall (LINE_RUN, LINE_GAP, LINE_THICK)."""
     return LineRule(LINE_RUN * digit_h, max(2.0, LINE_GAP * digit_h), 1 + LINE_THICK * digit_h, False, 4)
-
-
-def paper_lines(extent):
-    """The rule for the lines of lined, squared or form paper, before the digits are known: thin bands across
-    PAPER_RUN of the picture's `extent` (its width for horizontal lines, its height for vertical ones)."""
-    return LineRule(PAPER_RUN * extent, max(2.0, PAPER_GAP * extent), 1 + PAPER_THICK * extent, True,
-                    LINES_PER_SLOPE)
-
-
-def remove_lines(mask, rule_of):
-    """The mask without ruled lines, underlines and grid lines, straight or slightly tilted (line_bands).
-
-    rule_of(extent) gives the LineRule for lines along an extent of the picture (its width for horizontal
-    lines, its height for vertical ones). Where a stroke crosses a line (ink just beyond both sides of the
-    band in the same column), the band's pixels stay: the line is taken out, not the digit's stroke.
-    """
-    out = mask.copy()
-    for flip in (False, True):     # horizontal lines, then vertical ones on the transposed mask
-        view = out.T if flip else out
-        ys, xs = np.nonzero(view)
-        for slope, offset, half, x0, x1 in line_bands(view, rule_of(view.shape[1])):
-            band = (np.abs(ys - slope * xs - offset) <= half) & (xs >= x0) & (xs < x1)
-            crossing = _crossed(view, ys[band], xs[band], slope * xs[band] + offset, half)
-            view[ys[band][~crossing], xs[band][~crossing]] = False
-    return out
-
-
-def _crossed(view, ys, xs, middle, half):
-    """For band pixels (ys, xs) of a line whose middle row is `middle` (per pixel): is there ink just above
-    and just below the band in the same column (a stroke crossing the line)?"""
-    height = view.shape[0]
-    above = np.clip(np.floor(middle - half - 1).astype(int), 0, height - 1)
-    below = np.clip(np.ceil(middle + half + 1).astype(int), 0, height - 1)
-    return view[above, xs] & view[below, xs]
-
-
-def line_bands(view, rule):
-    """Straight lines among the ink pixels of a mask: [(slope, offset, half width, x from, x to)], rows as
-    offset + slope * column.
-
-    For each slope up to LINE_SLOPE the pixels are projected along it; a line is a narrow band holding
-    ink over a stretch longer than rule.run with no gap wider than rule.gap (a row of digits standing on
-    the same baseline has wider gaps, between the digits) and no thicker than rule.thick. The candidates of
-    all slopes are tried strongest first, so each line is taken at its own slope, not at a near one that
-    crosses it over part of its length only.
-    """
-    found = []
-    ys, xs = np.nonzero(view)
-    if len(ys) == 0:
-        return found
-    slopes = np.linspace(-LINE_SLOPE, LINE_SLOPE, 2 * int(LINE_SLOPE * 100) + 1)
-    projections = [Projection(ys, xs, slope) for slope in slopes]
-    candidates = []
-    for k, projection in enumerate(projections):
-        counts = projection.counts
-        # Candidate bins: local maxima holding ink enough for a line (a band with a few such at most).
-        padded = np.concatenate([[0], counts, [0]])
-        peaks = np.flatnonzero((counts >= rule.run * 0.5) & (counts >= padded[:-2]) & (counts >= padded[2:]))
-        near = padded[peaks] + counts[peaks] + padded[peaks + 2]          # the pixels within 1 of each peak
-        peaks = peaks[near >= LINE_COVER * rule.run]                      # enough ink for a line that long?
-        candidates += [(counts[p], k, p) for p in peaks[np.argsort(-counts[peaks])][:rule.most]]
-    for _, k, peak in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
-        offset = projections[k].low + peak
-        if not any(abs(slopes[k] - s) < 0.015 and abs(offset - o) <= h + 2 for s, o, h, _, _ in found):
-            band = _band(view, rule, projections[k], peak)
-            found += [band] if band else []
-    return found
-
-
-class Projection:
-    """The ink pixels (ys, xs) projected along `slope` (offset = round(y - slope * x)): the lowest offset, the
-    pixels per offset (counts), and the pixels' columns sorted by offset, so that a band's pixels are one slice."""
-
-    def __init__(self, ys, xs, slope):
-        self.offsets, self.xs = np.round(ys - slope * xs).astype(int), xs
-        self.slope, self.low = slope, int(self.offsets.min())
-        self.counts = np.bincount(self.offsets - self.low)
-        self.sorted = None             # (offsets, columns) sorted by offset: made when first asked for
-
-    def columns(self, offset, spread=1):
-        """The columns of the pixels whose offset is within `spread` of `offset`."""
-        if self.sorted is None:
-            # A stable sort of 16-bit integers is a radix sort (offsets of a picture this size span far fewer).
-            small = np.int16 if len(self.counts) < 2 ** 15 else np.int64
-            order = np.argsort((self.offsets - self.low).astype(small), kind="stable")
-            self.sorted = self.offsets[order], self.xs[order]
-        lo = np.searchsorted(self.sorted[0], offset - spread, "left")
-        hi = np.searchsorted(self.sorted[0], offset + spread, "right")
-        return self.sorted[1][lo:hi]
-
-
-def _band(view, rule, projection, peak):
-    """(slope, offset, half width, x from, x to) of the band through the projection's peak (an index into its
-    counts), or None when it is no line by `rule`."""
-    offset = projection.low + peak
-    occupied = np.zeros(view.shape[1], bool)
-    occupied[projection.columns(offset)] = True
-    columns = np.flatnonzero(occupied)       # the columns holding ink on the band, sorted, each once
-    if len(columns) <= LINE_COVER * rule.run:  # too few for any stretch the two tests below would pass
-        return None
-    stretch = longest_stretch(columns, rule.gap)
-    if stretch[1] - stretch[0] <= rule.run:
-        return None
-    # A line is thin and unbroken: most columns of its stretch hold ink on it. A band through
-    # a row of thick, close digits is not (it crosses paper between strokes).
-    cols = columns[(columns >= stretch[0]) & (columns < stretch[1])]
-    if len(cols) < LINE_COVER * (stretch[1] - stretch[0]):
-        return None
-    slope = projection.slope
-    if rule.across:
-        half = width_across(view, slope, offset, cols, rule.thick)
-    else:
-        half = half_width(projection.counts, peak)
-    return (slope, float(offset), half, *stretch) if half <= rule.thick else None
-
-
-def half_width(counts, peak):
-    """Half the thickness of a line from its projection: the bins around the peak holding a third of it."""
-    low = high = peak
-    while low > 0 and counts[low - 1] >= counts[peak] / 3:
-        low -= 1
-    while high < len(counts) - 1 and counts[high + 1] >= counts[peak] / 3:
-        high += 1
-    return (high - low) / 2 + 1.0
-
-
-def width_across(view, slope, offset, cols, most):
-    """Half the thickness of the line at rows offset + slope * column: the median, over the columns `cols` of
-    its stretch, of the ink run across it (digits standing on the line thicken a few columns only); above
-    `most` is enough to know it is too thick."""
-    rows = np.round(offset + slope * cols).astype(int)
-    height = view.shape[0]
-    up, down = np.zeros(len(cols), int), np.zeros(len(cols), int)
-    for d in range(1, 2 * int(most) + 3):          # the run may start at either edge of the line
-        up += (up == d - 1) & view[np.clip(rows - d, 0, height - 1), cols] & (rows - d >= 0)
-        down += (down == d - 1) & view[np.clip(rows + d, 0, height - 1), cols] & (rows + d < height)
-    return float(np.median(up + down)) / 2 + 1.0
-
-
-def longest_stretch(cols, gap):
-    """(from, to) of the longest run of the columns `cols` (sorted, distinct, at least one) with no gap wider than
-    `gap` px."""
-    breaks = np.flatnonzero(np.diff(cols) > gap)
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks, [len(cols) - 1]])
-    k = int(np.argmax(cols[ends] - cols[starts]))
-    return int(cols[starts[k]]), int(cols[ends[k]]) + 1
 
 
 def pieces(mask):
@@ -236,33 +76,10 @@ def pieces(mask):
         return runs, st, np.zeros(0, bool), 0.0
     area = st["area"].astype(float)
     keep = area >= max(3.0, 0.02 * area.max())
-    frame = _frame_like(st, mask.shape[0], mask.shape[1], keep)
+    frame = frame_like(st, mask.shape[0], mask.shape[1], keep)
     if (keep & ~frame).any():
         keep &= ~frame
     return runs, st, keep, digit_height(st, keep) if keep.any() else 0.0
-
-
-def without_boxes(mask):
-    """The mask without the boxes drawn around the writing (boxes_drawn), their comb marks included."""
-    runs, st = components(mask)
-    if st is None:
-        return mask
-    drawn = boxes_drawn(st, st["area"] >= max(3.0, 0.02 * st["area"].max()))
-    return paint(mask.shape, runs, ~drawn) if drawn.any() else mask
-
-
-def boxes_drawn(st, keep):
-    """Pieces that are boxes drawn around the writing (a form's amount box, a cheque's, comb boxes): thin
-    outlines (ink on less than BOX_FILL of their box) around another piece with at least BOX_INSIDE of their ink.
-    A digit enclosing a speck (a 0) is not one: it has more ink, and the speck far less."""
-    height, width = st["bottom"] - st["top"], st["right"] - st["left"]
-    fill = st["area"] / np.maximum(1, height * width)
-    out = np.zeros(len(keep), bool)
-    for i in np.flatnonzero(keep & (fill < BOX_FILL)):
-        inside = (keep & (st["top"] > st["top"][i]) & (st["bottom"] < st["bottom"][i]) & (st["left"] > st["left"][i])
-                  & (st["right"] < st["right"][i]) & (st["area"] >= BOX_INSIDE * st["area"][i]))
-        out[i] = inside.any()
-    return out
 
 
 def clean_mask(found):
@@ -271,7 +88,7 @@ def clean_mask(found):
     The height is measured on the pieces merged into digits (a digit broken into fragments would
     otherwise look small, and its own bar like a ruled line).
     """
-    mask = remove_lines(without_boxes(found.ink > found.threshold), paper_lines)
+    mask = strokes(found)
     _, st, keep, piece_h = pieces(mask)
     if st is None or not keep.any():
         return mask & False, 0.0
