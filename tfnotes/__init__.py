@@ -9,6 +9,8 @@ lacked, and what the scripts share, lives here, one responsibility per module:
     tfenv        TensorFlow's environment, set up once before TensorFlow is imported
     data         MNIST: verified IDX files, download, read_data_sets
     records      TFRecords and image folders + label files
+    regions      connected pieces of a stroke mask: boxes, sizes, frames along a picture's edge
+    printed      what was printed on the paper: ruled, squared and form lines, boxes around the writing
     pictures     a picture of a digit -> MNIST-style 28x28 input
     segment      the digits of a whole number in a picture: pieces, lines, cuts between touching digits
     touching     three small networks: how many digits in a group? which two? which three?
