@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tfnotes.errors import ImageError
 from tfnotes.printed import without_printed
-from tfnotes.regions import bbox, components, frame_like, ink_runs, paint
+from tfnotes.regions import bbox, components, frame_like, ink_runs, paint, stroke_width
 
 # ---------------------------------------------------------------------------
 # Defaults (one place)
@@ -542,15 +542,10 @@ def _noise(sample):
 def stroke_ratio(ink):
     """Stroke width / longer side of the ink's box, from ink area over half its outline length."""
     solid = ink > 0.5
-    area = int(solid.sum())
-    if area == 0:
+    if not solid.any():
         return 0.0
-    padded = np.pad(solid, 1)
-    edges = (np.count_nonzero(padded[1:, :] != padded[:-1, :])
-             + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
     top, bottom, left, right = bbox(solid)
-    side = max(bottom - top, right - left)
-    return 2.0 * area / edges / side
+    return stroke_width(solid) / max(bottom - top, right - left)
 
 
 def dilate(ink, steps):

@@ -5,7 +5,7 @@ import collections
 
 import numpy as np
 
-from tfnotes.regions import components, paint
+from tfnotes.regions import components, ink_runs, paint
 
 LINE_COVER = 0.85         # ink lies on this share of its columns at least,
 LINE_SLOPE = 0.1          # the steepest line looked for (rise over run; a ruled line under a number is tilted less)
@@ -233,9 +233,8 @@ def _box_sides(view, thick):
         if v[band].any(axis=0).mean() < OUTLINE_COVER or v[within].mean() >= 0.5:
             sides.append(None)
             continue
-        rows = np.arange(v.shape[0])[band]
-        cover = v[band].mean(axis=1)
-        sides.append(rows[cover >= 0.5 * OUTLINE_COVER] if (cover >= 0.5 * OUTLINE_COVER).any() else None)
+        rows = np.arange(v.shape[0])[band][v[band].mean(axis=1) >= 0.5 * OUTLINE_COVER]
+        sides.append(rows if len(rows) else None)
     return sides
 
 
@@ -254,7 +253,8 @@ def _clear_ticks(view, bottom_rows):
         rising += still
     ticks = rising >= TICK_LEAST * view.shape[0]
     ticks[:thick + 1] = ticks[-thick - 1:] = False  # the box's own left and right sides
-    for start, stop in _spans(ticks):
+    _, tick_starts, tick_stops = ink_runs(ticks[None])
+    for start, stop in zip(tick_starts, tick_stops):
         if stop - start > 2 * thick + 1:
             continue                              # wider than a line: a digit's stroke standing on the side
         for r in range(above, -1, -1):
@@ -264,24 +264,11 @@ def _clear_ticks(view, bottom_rows):
             view[r, run[0]:run[1]] = False
 
 
-def _spans(flags):
-    """(start, stop) of each run of True in a 1-D boolean array."""
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    step = np.diff(padded)
-    return zip(np.flatnonzero(step == 1), np.flatnonzero(step == -1))
-
-
 def _run_at(row, start, stop):
     """(from, to) of the run of ink in `row` that holds a pixel among start..stop-1, or None."""
-    hits = np.flatnonzero(row[start:stop])
-    if len(hits) == 0:
-        return None
-    left = right = start + int(hits[0])
-    while left > 0 and row[left - 1]:
-        left -= 1
-    while right < len(row) and row[right]:
-        right += 1
-    return left, right
+    _, starts, ends = ink_runs(row[None])
+    over = np.flatnonzero((starts < stop) & (ends > start))
+    return (int(starts[over[0]]), int(ends[over[0]])) if len(over) else None
 
 
 def without_printed(mask):

@@ -17,7 +17,7 @@ import numpy as np
 
 from tfnotes.pictures import strokes
 from tfnotes.printed import LineRule, remove_lines
-from tfnotes.regions import bbox, components, frame_like, paint
+from tfnotes.regions import bbox, components, frame_like, paint, stroke_width
 
 SEGMENT_SIDE = 640        # longer side of the copy the digits are found on
 MAX_DIGITS = 64           # more candidates than this: not a picture of a number
@@ -165,13 +165,6 @@ def group_pieces(mask, digit_h):
         chosen[index[members]] = True
         groups.append(group_of(paint(mask.shape, runs, chosen)))
     return groups
-
-
-def stroke_width(mask):
-    """Mean stroke width of a mask in pixels: its area over half its outline length."""
-    padded = np.pad(mask, 1)
-    edges = np.count_nonzero(padded[1:, :] != padded[:-1, :]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
-    return 2.0 * float(mask.sum()) / max(edges, 1)
 
 
 def drop_strays(groups, digit_h):
