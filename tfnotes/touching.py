@@ -69,7 +69,12 @@ def load(path=None, kind="touching"):
     """The weights of a network of NETWORKS (from its shipped file unless `path` is given) as a dict of float32
     arrays; ModelError naming the file when it is missing, damaged or another network's."""
     shipped, layers, what, maker = NETWORKS[kind]
-    path = path or shipped
+    return load_weights(path or shipped, layers, what, maker, OUTPUTS[kind])
+
+
+def load_weights(path, layers, what, maker, outputs):
+    """The float32 arrays of a weights file holding `layers` ("<layer>_w", "<layer>_b"), the last with `outputs`
+    outputs; ModelError naming the file, `what` it should be and the command that makes it (`maker`) else."""
     again = f"restore the file from the repository, or make it again with `python {maker}`"
     try:
         with np.load(path, allow_pickle=False) as stored:
@@ -79,14 +84,14 @@ def load(path=None, kind="touching"):
     missing = [f"{layer}_{part}" for layer in layers for part in ("w", "b") if f"{layer}_{part}" not in weights]
     if missing:
         raise ModelError(f"{path}: not a {what} (no {', '.join(missing)}); {again}")
-    outputs = weights[f"{layers[-1]}_w"].shape[-1]
-    if outputs != OUTPUTS[kind]:    # e.g. the touching network of an older maker, which had one output
-        raise ModelError(f"{path}: the {what} has {outputs} outputs, not {OUTPUTS[kind]} (made by an older "
-                         f"version?); {again}")
+    found = weights[f"{layers[-1]}_w"].shape[-1]
+    if found != outputs:    # e.g. the touching network of an older maker, which had one output
+        raise ModelError(f"{path}: the {what} has {found} outputs, not {outputs} (made by an older version?); "
+                         f"{again}")
     return weights
 
 
-def _conv_relu_pool(x, w, b):
+def conv_relu_pool(x, w, b):
     """3x3 'same' convolution [N,H,W,C] -> [N,H,W,K] (as one matrix product), ReLU, then 2x2 max pooling."""
     n, h, w_, c = x.shape
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -99,7 +104,7 @@ def _hidden(weights, images, features):
     """The layers both networks share in shape: three conv blocks, the four numbers, one dense ReLU layer."""
     x = np.asarray(images, np.float32)[..., None]
     for layer in ("conv1", "conv2", "conv3"):
-        x = _conv_relu_pool(x, weights[f"{layer}_w"], weights[f"{layer}_b"])
+        x = conv_relu_pool(x, weights[f"{layer}_w"], weights[f"{layer}_b"])
     x = np.concatenate([x.reshape(len(x), -1), np.asarray(features, np.float32)], axis=1)
     return np.maximum(x @ weights["dense1_w"] + weights["dense1_b"], 0.0)
 

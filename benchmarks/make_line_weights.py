@@ -1,0 +1,196 @@
+"""Make tfnotes/lines.npz: the small network that reads a whole line of digits (tfnotes/linereader.py).
+
+    python benchmarks/make_line_weights.py       # 24,000 + 4,000 pictures, seed 0: 24 min on 2 cores (14 to draw)
+    python benchmarks/make_line_weights.py --out /tmp/l.npz --pictures 1000 --single-pictures 200 --epochs 1
+
+It draws pictures of numbers (2 to 10 digits, half with touching digits) and of one digit, made of MNIST
+*training* digits (benchmarks/realistic_numbers.py, benchmarks/realistic_digits.py; the app's benchmarks use
+test digits only), chunk by chunk in the conditions of benchmarks/realistic_conditions.py, on all cores; finds
+their lines of ink as the app does (tfnotes.segment) and keeps each picture in which the app finds one line,
+labelled with the picture's digits. It trains the network with CTC (seeded, with TensorFlow's op determinism,
+so the same arguments give the same file), prints how many of --held-out more pictures' lines it reads right
+(every digit, none lost or gained) and writes its weights (float16) atomically.
+
+Lines of about the same width are batched together and each batch is cut to its widest line, so little time
+goes on paper. How long it learns matters: the same 27,911 lines, 8 epochs read 63.0 % of the held-out lines
+exactly, 18 epochs (the default) 68.3 %; the loss on the training lines was still falling.
+"""
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:          # run as a script: make `tfnotes` and `benchmarks` importable
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from tfnotes import linereader, pictures, segment  # noqa: E402
+from tfnotes.tfenv import tf2  # noqa: E402
+
+from benchmarks.make_touching_weights import (  # noqa: E402
+    CHUNK,
+    SINGLES,
+    conditions_arg,
+    drawn_chunk,
+    pooled,
+    write_weights,
+)
+from benchmarks.realistic_conditions import CONDITIONS  # noqa: E402
+
+# Half the chunks clean, the other half each hard condition in turn: the line reader is a second opinion in
+# every condition the app meets.
+MIXED = tuple(c for hard in CONDITIONS[1:] for c in ("clean", hard))
+LONGEST = 10                      # digits in the longest number drawn (realistic_numbers' lengths)
+FILTERS, BAND, BAND_WIDTH = (16, 32, 64), 128, (5, 3)   # the network's size (tfnotes.linereader.LAYERS)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default=linereader.WEIGHTS, help="weights file to write")
+    p.add_argument("--pictures", type=int, default=24000, help="pictures of numbers to learn from")
+    p.add_argument("--single-pictures", type=int, default=4000, help="pictures of one digit to learn from too")
+    p.add_argument("--held-out", type=int, default=1000, help="pictures of numbers drawn more, to measure it")
+    p.add_argument("--epochs", type=int, default=18, help="passes over the lines")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pictures and of the training")
+    p.add_argument("--conditions", type=conditions_arg, default=",".join(MIXED),
+                   help="conditions the pictures are drawn in, chunk by chunk in turn")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes that draw the pictures")
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default: the repository's data/)")
+    return p
+
+
+def picture_line(picture):
+    """The network's input for the one line the app finds in a PIL picture, or None (no line, or more than one)."""
+    grey = pictures.grey_image(pictures.oriented(picture))
+    try:
+        lines = segment.find_digits(pictures.analyse(grey, segment.SEGMENT_SIDE))
+    except ValueError:            # no ink the app can find
+        return None
+    if len(lines) != 1:
+        return None
+    mask = np.logical_or.reduce([g.mask for g in lines[0]])
+    return linereader.line_input(mask, segment.line_angle(lines[0]))
+
+
+def chunk_lines(task):
+    """((images [n, HEIGHT, WIDTH] float16, widths [n]), labels [n, LONGEST] padded with -1) of one seeded chunk
+    of pictures."""
+    images, labels = [], []
+    with drawn_chunk(*task) as records:
+        for record in records:
+            image = picture_line(pictures.load_image(record["path"]))
+            if image is not None:
+                images.append(image)
+                labels.append([int(d) for d in record["number"]] + [-1] * (LONGEST - len(record["number"])))
+    return stored(images), np.array(labels, np.int32).reshape(-1, LONGEST)
+
+
+def stored(images):
+    """Line inputs as one float16 array [n, HEIGHT, WIDTH] (paper on the right) and their widths [n]."""
+    out = np.zeros((len(images), linereader.HEIGHT, linereader.WIDTH), np.float16)
+    for n, image in enumerate(images):
+        out[n, :, :image.shape[1]] = image
+    return out, np.array([image.shape[1] for image in images], np.int32)
+
+
+def draw_lines(numbers, singles, seed, workers, data_dir, conditions, start=0):
+    """The lines of `numbers` pictures of numbers and `singles` of one digit, drawn in seeded chunks from
+    picture `start` on (the result does not depend on the number of workers)."""
+    tasks = [(seed, first, min(CHUNK, start + count - first), data_dir, single, conditions)
+             for count, single in ((numbers, False), (singles, True))
+             for first in range(start, start + count, CHUNK)]
+    parts = pooled(chunk_lines, tasks, workers)
+    return (np.concatenate([p[0][0] for p in parts]), np.concatenate([p[0][1] for p in parts]),
+            np.concatenate([p[1] for p in parts]))
+
+
+def build_network(seed):
+    """The Keras network whose layers tfnotes.linereader.bands computes again in NumPy, seeded."""
+    keras = tf2.keras
+    keras.utils.set_random_seed(seed)
+    tf2.config.experimental.enable_op_determinism()
+    image_in = keras.Input((linereader.HEIGHT, None, 1))
+    x = image_in
+    for name, count in zip(("conv1", "conv2", "conv3"), FILTERS):
+        x = keras.layers.Conv2D(count, 3, padding="same", activation="relu", name=name)(x)
+        x = keras.layers.MaxPool2D()(x)
+    rows = linereader.HEIGHT // 8
+    x = keras.layers.Permute((2, 1, 3))(x)                       # [bands, rows, channels]
+    x = keras.layers.Reshape((-1, rows * FILTERS[-1]))(x)
+    for name, width in zip(("band1", "band2"), BAND_WIDTH):
+        x = keras.layers.Conv1D(BAND, width, padding="same", activation="relu", name=name)(x)
+    logits = keras.layers.Conv1D(linereader.BLANK + 1, 1, name="out")(x)
+    return keras.Model(image_in, logits)
+
+
+def batches(widths, batch, rng):
+    """Row indices of each batch of an epoch: lines of about the same width together (each batch is cut to its
+    widest line, so little is spent on paper), the batches in a random order."""
+    order = np.argsort(widths + rng.uniform(0, 2 * linereader.FRAME, len(widths)), kind="stable")
+    chunks = [order[first:first + batch] for first in range(0, len(order), batch)]
+    return [np.sort(chunks[k]) for k in rng.permutation(len(chunks))]
+
+
+def train_network(images, widths, labels, seed, epochs, batch=64):
+    """Fit the network with CTC (Adam, the rate decaying from 1e-3 to zero along a cosine); its weights under
+    tfnotes.linereader's names."""
+    tf = tf2
+    model = build_network(seed)
+    steps = epochs * -(-len(labels) // batch)
+    optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(1e-3, steps))
+
+    # one signature: batches of other sizes and widths do not build the graph again
+    @tf.function(input_signature=[tf.TensorSpec((None, linereader.HEIGHT, None, 1), tf.float32),
+                                  tf.TensorSpec((None, LONGEST), tf.int32)])
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            lengths = tf.reduce_sum(tf.cast(y >= 0, tf.int32), axis=1)
+            bands = tf.fill([tf.shape(y)[0]], tf.shape(logits)[1])
+            loss = tf.reduce_mean(tf.nn.ctc_loss(tf.maximum(y, 0), logits, lengths, bands,
+                                                 logits_time_major=False, blank_index=linereader.BLANK))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        total = 0.0
+        for rows in batches(widths, batch, rng):
+            x = images[rows, :, :widths[rows].max(), None].astype(np.float32)
+            total += float(step(x, labels[rows])) * len(rows)
+        print(f"epoch {epoch + 1}/{epochs}: CTC loss {total / len(labels):.4f}", flush=True)
+    return {f"{layer}_{part}": value for layer in linereader.LAYERS
+            for part, value in zip(("w", "b"), model.get_layer(layer).get_weights())}
+
+
+def line_accuracy(weights, images, widths, labels):
+    """Share of lines whose digits the (float16-rounded) weights read exactly, each line alone at its width."""
+    shipped = {name: value.astype(np.float16).astype(np.float32) for name, value in weights.items()}
+    right = 0
+    for image, width, label in zip(images, widths, labels):
+        probs = linereader.bands(shipped, image[None, :, :width].astype(np.float32))[0]
+        right += linereader.decode(probs)[0] == [int(d) for d in label if d >= 0]
+    return right / max(1, len(labels))
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if max(args.pictures, args.single_pictures) + args.held_out > SINGLES:
+        raise SystemExit(f"error: --pictures, --single-pictures (each plus --held-out) can be at most {SINGLES:,}")
+    images, widths, labels = draw_lines(args.pictures, args.single_pictures, args.seed, args.workers, args.data_dir,
+                                        args.conditions)
+    print(f"{len(labels)} lines of {args.pictures + args.single_pictures} pictures", flush=True)
+    weights = train_network(images, widths, labels, args.seed, args.epochs)
+    if args.held_out:
+        held = draw_lines(args.held_out, 0, args.seed, args.workers, args.data_dir, args.conditions,
+                          start=max(args.pictures, args.single_pictures))
+        print(f"held-out lines read exactly: {line_accuracy(weights, *held):.2%} of {len(held[2])}")
+    write_weights(args.out, weights)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The line-reading network (tfnotes/linereader.py): its input, NumPy forward pass and decoding, the shipped
+weights on numbers of MNIST test digits, how the number reader takes its view, its errors, the maker."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfnotes import data, digits, linereader, segment
+from tfnotes.errors import ModelError
+from tfnotes.tfenv import tf
+
+from benchmarks.make_line_weights import picture_line
+from benchmarks.realistic_conditions import Look
+from benchmarks.realistic_numbers import render_number
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# shares of numbers of test digits the shipped network alone must read exactly (it read 33 of 40 clean ones and
+# 20 of 30 overlapping ones; a network that learned nothing reads none)
+LINES_READ, OVERLAPPING_READ = 0.75, 0.55
+
+
+def test_band_convolution_matches_tensorflow():
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 9, 6), np.float32)
+    w = rng.normal(size=(5, 6, 4)).astype(np.float32)
+    b = rng.normal(size=4).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        want = sess.run(tf.nn.conv1d(x, w, 1, "SAME") + b)
+    np.testing.assert_allclose(linereader._band_conv(x, w, b, relu=False), want, rtol=1e-5, atol=1e-5)
+
+
+def test_decode_joins_a_digit_s_run_and_drops_the_blanks():
+    bands = [1, 1, None, 1, None, 7, 7, None]        # "1", "1" again after a blank, "7" over two bands
+    probs = np.full((len(bands), 11), 0.01, np.float32)
+    for t, label in enumerate(bands):
+        probs[t, linereader.BLANK if label is None else label] = 0.9
+    probs[6, 7], probs[6, 2] = 0.6, 0.3                # the 7's second band is less sure, with a 2 beside it
+    got, each = linereader.decode(probs)
+    assert got == [1, 1, 7]
+    assert each.shape == (3, 10) and np.allclose(each.sum(axis=1), 1.0)
+    assert each[2].argmax() == 7 and each[2][2] < 0.05   # the 7's surest band speaks for it
+    assert linereader.decode(np.eye(11, dtype=np.float32)[[10, 10]])[0] == []
+
+
+def test_line_input_is_scaled_to_its_height_with_paper_on_the_right():
+    mask = np.zeros((100, 400), bool)
+    mask[30:70, 50:250] = True                          # 40 rows by 200 columns of ink: 120 columns at 24 rows
+    image = linereader.line_input(mask)
+    assert image.shape == (linereader.HEIGHT, 136) and image.shape[1] % linereader.FRAME == 0
+    assert image[:, :120].min() > 0.99 and not image[:, 120:].any()
+    long = np.ones((10, 2000), bool)                  # far longer than WIDTH allows: squeezed to fit
+    assert linereader.line_input(long).shape == (linereader.HEIGHT, linereader.WIDTH)
+    tilted = linereader.line_input(mask, angle=8.0)   # turned level first: taller box, narrower at 24 rows
+    assert tilted.shape[0] == linereader.HEIGHT and tilted.shape[1] < image.shape[1]
+
+
+def _read_lines(condition, count, seed):
+    """(right, lines read) by the shipped network alone on numbers of MNIST test digits drawn in `condition`."""
+    images, labels = data.load_mnist()[2:]
+    weights, rng, right, read = linereader.load(), np.random.default_rng(seed), 0, 0
+    for n in range(count):
+        chosen = rng.choice(len(images), int(rng.integers(2, 8)), replace=False)
+        look = Look(condition, np.random.default_rng([seed, n]))
+        picture, _ = render_number([images[i] for i in chosen], np.random.default_rng([seed, n, 1]),
+                                   touching=n % 2 == 0, look=look)
+        image = picture_line(picture)
+        if image is None:
+            continue
+        read += 1
+        right += linereader.decode(linereader.bands(weights, image[None])[0])[0] == [int(labels[i]) for i in chosen]
+    return right, read
+
+
+def test_shipped_weights_read_numbers_of_test_digits():
+    # The network learned from training digits; numbers of test digits, half with touching pairs.
+    right, read = _read_lines("clean", 40, 3)
+    assert read >= 36 and right >= LINES_READ * read, f"{right} of {read} read exactly"
+
+
+def test_shipped_weights_read_overlapping_digits():
+    right, read = _read_lines("overlap", 30, 4)
+    assert read >= 25 and right >= OVERLAPPING_READ * read, f"{right} of {read} read exactly"
+
+
+def _group(mask, left, right):
+    part = np.zeros_like(mask)
+    part[:, left:right] = mask[:, left:right]
+    return segment.group_of(part)
+
+
+def test_only_lines_the_network_counts_alike_get_its_readings(monkeypatch):
+    # A line of two groups and a line of three; the (stand-in) network reads two digits in every line: the first
+    # line gets its readings digit by digit, the line of three none.
+    mask = np.zeros((40, 200), bool)
+    for left in (10, 35, 100, 125, 160):
+        mask[10:30, left:left + 15] = True
+    groups = [_group(mask, left, right) for left, right in ((0, 30), (30, 60), (90, 120), (120, 150), (150, 200))]
+    said = np.eye(10)[[2, 7]]
+    monkeypatch.setattr(digits, "_network", lambda kind: None)
+    monkeypatch.setattr(linereader, "bands", lambda weights, images: np.zeros((1, 1, 11)))
+    monkeypatch.setattr(linereader, "decode", lambda probs: ([2, 7], said))
+    readings = digits.line_readings([groups[:2], groups[2:]])
+    assert set(readings) == {id(groups[0]), id(groups[1])}
+    assert readings[id(groups[0])].argmax() == 2 and readings[id(groups[1])].argmax() == 7
+
+
+def test_line_readings_weigh_in_on_each_digit():
+    probs = np.array([[0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.7, 0.0, 0.0]])   # the digit model: 7 over 1
+    line = np.zeros(10)
+    line[1], line[7] = 0.95, 0.05                                          # the line reader: surely 1
+    entry = {"rows": [0], "line_readings": [line]}
+    assert digits.digit_probabilities(entry, probs)[0].argmax() == 1
+    assert digits.digit_probabilities({"rows": [0], "line_readings": [None]}, probs)[0].argmax() == 7
+
+
+def test_damaged_or_foreign_weights_file_is_named(tmp_path):
+    broken = tmp_path / "lines.npz"
+    broken.write_bytes(open(linereader.WEIGHTS, "rb").read()[:5000])
+    with pytest.raises(ModelError, match="lines.npz: cannot read the line-reading network.*make_line_weights"):
+        linereader.load(str(broken))
+    from tfnotes import touching
+    with pytest.raises(ModelError, match="not a line-reading network.*band1_w"):
+        linereader.load(touching.WEIGHTS)
+
+
+def test_line_maker_writes_a_loadable_file_whatever_the_number_of_workers(tmp_path):
+    # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), drawn by one worker
+    # and by two: the pictures are drawn in seeded chunks, so the file must not change.
+    outs = [tmp_path / "one.npz", tmp_path / "two.npz"]
+    for workers, out in zip(("1", "2"), outs):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "make_line_weights.py"), "--out",
+                               str(out), "--pictures", "30", "--single-pictures", "10", "--held-out", "10",
+                               "--epochs", "1", "--workers", workers], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "held-out lines read exactly" in done.stdout and f"wrote {out}" in done.stdout
+    assert linereader.load(str(outs[0]))["out_w"].shape == (1, 128, 11)
+    assert outs[0].read_bytes() == outs[1].read_bytes()

@@ -1,0 +1,99 @@
+"""A small network that reads a whole line of digits at once (a CNN trained with CTC), a second opinion beside
+the digit model.
+
+The digit model reads one 28x28 digit at a time, so a number is read only as well as it is cut into digits:
+overlapping digits, a 1 lost between neighbours or a digit broken in two change how many digits are read. This
+network looks at the line's ink as a whole (the groups of tfnotes.segment, turned level, scaled to HEIGHT rows)
+and gives, for every column band of FRAME px, the probabilities of the ten digits and of "no new digit here"
+(the blank of connectionist temporal classification, CTC). The best path through the bands, with repeats and
+blanks removed, is the line's digits; the band where each digit is surest gives its ten probabilities.
+
+It learned from the lines found in pictures of numbers and of single digits made of MNIST *training* digits
+(benchmarks/realistic_numbers.py, benchmarks/realistic_digits.py; the app's benchmarks use test digits only), in
+all the conditions of benchmarks/realistic_conditions.py. The weights ship as plain arrays (no pickle), made by
+
+    python benchmarks/make_line_weights.py         # tfnotes/lines.npz, 387 KB, 24 min on 2 cores
+
+The forward pass is NumPy, like tfnotes.touching's: about 1 ms for a line of ten digits on a 2-core CPU.
+"""
+import os
+
+import numpy as np
+from PIL import Image
+
+from tfnotes.touching import conv_relu_pool, load_weights
+
+HEIGHT, WIDTH = 24, 384        # the line's ink scaled to 24 rows, at most 384 columns wide
+FRAME = 8                      # columns per band after three 2x2 poolings
+BLANK = 10                     # the CTC blank's index among the network's 11 outputs
+HERE = os.path.dirname(os.path.abspath(__file__))
+WEIGHTS = os.path.join(HERE, "lines.npz")
+LAYERS = ("conv1", "conv2", "conv3", "band1", "band2", "out")
+MAKER = "benchmarks/make_line_weights.py"
+
+
+def line_input(mask, angle=0.0):
+    """[HEIGHT, W] in [0, 1]: the ink of `mask` (a boolean mask, the line's groups) cut to its box, turned by
+    -angle degrees (segment.line_angle) and scaled to HEIGHT rows, then a band of paper on the right; W is a
+    multiple of FRAME, at most WIDTH (a longer line is squeezed to fit)."""
+    rows, cols = np.nonzero(mask)
+    ink = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.uint8) * 255
+    picture = Image.fromarray(ink)
+    if angle:
+        picture = picture.rotate(-angle, Image.Resampling.BILINEAR, expand=True)
+        picture = picture.crop(picture.getbbox() or (0, 0, *picture.size))
+    width, height = picture.size
+    width = max(1, min(WIDTH - FRAME, int(round(width * HEIGHT / height))))
+    image = np.zeros((HEIGHT, min(WIDTH, (width // FRAME + 2) * FRAME)), np.float32)
+    image[:, :width] = np.asarray(picture.resize((width, HEIGHT), Image.Resampling.BILINEAR), np.float32) / 255.0
+    return image
+
+
+def load(path=None):
+    """The weights (from the shipped file unless `path` is given) as a dict of float32 arrays; ModelError naming
+    the file when it is missing, damaged or another network's."""
+    return load_weights(path or WEIGHTS, LAYERS, "line-reading network", MAKER, BLANK + 1)
+
+
+def _band_conv(x, w, b, relu=True):
+    """'same' convolution along the bands: x [N, T, C], w [K, C, D] -> [N, T, D]."""
+    k = w.shape[0]
+    padded = np.pad(x, ((0, 0), (k // 2, k // 2), (0, 0)))
+    columns = np.concatenate([padded[:, i:i + x.shape[1]] for i in range(k)], axis=2)
+    y = columns @ w.reshape(-1, w.shape[2]) + b
+    return np.maximum(y, 0.0) if relu else y
+
+
+def bands(weights, images):
+    """images [N, HEIGHT, W] (W a multiple of FRAME) -> [N, W // FRAME, 11]: each band's probabilities of the
+    digits and the blank."""
+    x = np.asarray(images, np.float32)[..., None]
+    for layer in ("conv1", "conv2", "conv3"):
+        x = conv_relu_pool(x, weights[f"{layer}_w"], weights[f"{layer}_b"])
+    n, h, t, c = x.shape
+    x = x.transpose(0, 2, 1, 3).reshape(n, t, h * c)      # a band's features: its rows' channels, top to bottom
+    x = _band_conv(x, weights["band1_w"], weights["band1_b"])
+    x = _band_conv(x, weights["band2_w"], weights["band2_b"])
+    logits = _band_conv(x, weights["out_w"], weights["out_b"], relu=False)
+    e = np.exp(logits - logits.max(axis=2, keepdims=True))
+    return e / e.sum(axis=2, keepdims=True)
+
+
+def decode(probs):
+    """One line's band probabilities [T, 11] -> (digits [k] ints, their probabilities [k, 10]).
+
+    The best path: the likeliest output of each band, repeats joined and blanks left out. A digit's ten
+    probabilities are those of the band of its run where it is likeliest, without the blank's share."""
+    best = probs.argmax(axis=1)
+    digits, rows = [], []
+    for t, label in enumerate(best):
+        if label == BLANK:
+            continue
+        if t > 0 and best[t - 1] == label:          # the same digit's run goes on
+            if probs[t, label] > probs[rows[-1], label]:
+                rows[-1] = t
+            continue
+        digits.append(int(label))
+        rows.append(t)
+    digit_probs = probs[rows, :BLANK] if rows else np.zeros((0, BLANK), np.float32)
+    return digits, digit_probs / np.maximum(digit_probs.sum(axis=1, keepdims=True), 1e-12)
