@@ -69,10 +69,7 @@ def picture_line(picture):
         lines = segment.find_digits(pictures.analyse(grey, segment.SEGMENT_SIDE))
     except ValueError:            # no ink the app can find
         return None
-    if len(lines) != 1:
-        return None
-    mask = np.logical_or.reduce([g.mask for g in lines[0]])
-    return linereader.line_input(mask, segment.line_angle(lines[0]))
+    return linereader.groups_input(lines[0]) if len(lines) == 1 else None
 
 
 def chunk_lines(task):

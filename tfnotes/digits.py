@@ -162,8 +162,7 @@ def line_readings(lines):
     its count lost as many numbers as it mended on the development sets."""
     out = {}
     for line in lines:
-        image = linereader.line_input(np.logical_or.reduce([g.mask for g in line]), segment.line_angle(line))
-        said, each = linereader.decode(linereader.bands(_network("lines"), image[None])[0])
+        said, each = linereader.decode(linereader.bands(_network("lines"), linereader.groups_input(line)[None])[0])
         if len(said) == len(line):
             out.update({id(g): p for g, p in zip(line, each)})
     return out

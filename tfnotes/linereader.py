@@ -21,6 +21,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from tfnotes import segment
 from tfnotes.touching import conv_relu_pool, load_weights
 
 HEIGHT, WIDTH = 24, 384        # the line's ink scaled to 24 rows, at most 384 columns wide
@@ -30,6 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS = os.path.join(HERE, "lines.npz")
 LAYERS = ("conv1", "conv2", "conv3", "band1", "band2", "out")
 MAKER = "benchmarks/make_line_weights.py"
+
+
+def groups_input(line):
+    """line_input of a line of digit candidates (segment.Groups, left to right), turned level as the digit model's
+    inputs are: the one way the maker and the reader make the network's input."""
+    return line_input(np.logical_or.reduce([g.mask for g in line]), segment.line_angle(line))
 
 
 def line_input(mask, angle=0.0):
