@@ -7,6 +7,7 @@ bfloat16 is not taken for a tested bf16 path."""
 import contextlib
 import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -71,6 +72,18 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def root():
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def run_maker():
+    """run(script, *args): a weights maker of benchmarks/ run in its own process (it turns on TensorFlow's op
+    determinism, which must not leak into the other tests); its output, once it has ended well."""
+    def run(script, *args):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *map(str, args)],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+    return run
 
 
 

@@ -1,8 +1,5 @@
 """The line-reading network (tfnotes/linereader.py): its input, NumPy forward pass and decoding, the shipped
 weights on numbers of MNIST test digits, how the number reader takes its view, its errors, the maker."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +12,6 @@ from benchmarks.make_line_weights import picture_line
 from benchmarks.realistic_conditions import Look
 from benchmarks.realistic_numbers import render_number
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # shares of numbers of test digits the shipped network alone must read exactly (it read 33 of 40 clean ones and
 # 20 of 30 overlapping ones; a network that learned nothing reads none)
 LINES_READ, OVERLAPPING_READ = 0.75, 0.55
@@ -125,15 +121,13 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         linereader.load(touching.WEIGHTS)
 
 
-def test_line_maker_writes_a_loadable_file_whatever_the_number_of_workers(tmp_path):
-    # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), drawn by one worker
-    # and by two: the pictures are drawn in seeded chunks, so the file must not change.
+def test_line_maker_writes_a_loadable_file_whatever_the_number_of_workers(tmp_path, run_maker):
+    # A tiny run of the maker, drawn by one worker and by two: the pictures are drawn in seeded chunks, so the
+    # file must not change.
     outs = [tmp_path / "one.npz", tmp_path / "two.npz"]
     for workers, out in zip(("1", "2"), outs):
-        done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "make_line_weights.py"), "--out",
-                               str(out), "--pictures", "30", "--single-pictures", "10", "--held-out", "10",
-                               "--epochs", "1", "--workers", workers], capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "held-out lines read exactly" in done.stdout and f"wrote {out}" in done.stdout
+        said = run_maker("make_line_weights.py", "--out", out, "--pictures", 30, "--single-pictures", 10,
+                         "--held-out", 10, "--epochs", 1, "--workers", workers)
+        assert "held-out lines read exactly" in said and f"wrote {out}" in said
     assert linereader.load(str(outs[0]))["out_w"].shape == (1, 128, 11)
     assert outs[0].read_bytes() == outs[1].read_bytes()

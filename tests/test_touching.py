@@ -1,7 +1,4 @@
 """The networks of tfnotes/touching.py: their NumPy forward passes, the shipped weights, their errors, the maker."""
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -164,41 +161,33 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         touching.load(str(older))
 
 
-def test_touching_maker_writes_a_loadable_file_whatever_the_number_of_workers(tmp_path):
-    # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), drawn by one worker
-    # and by two: the pictures are drawn in seeded chunks, so the file must not change.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def test_touching_maker_writes_a_loadable_file_whatever_the_number_of_workers(tmp_path, run_maker):
+    # A tiny run of the maker, drawn by one worker and by two: the pictures are drawn in seeded chunks, so the
+    # file must not change.
     outs = [tmp_path / "one.npz", tmp_path / "two.npz"]
     for workers, out in zip(("1", "2"), outs):
-        done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "make_touching_weights.py"), "--out",
-                               str(out), "--pictures", "30", "--single-pictures", "20", "--held-out", "10",
-                               "--epochs", "1", "--workers", workers], capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "held-out groups counted right by this network" in done.stdout and f"wrote {out}" in done.stdout
-        assert "held-out groups counted right by the shipped network" in done.stdout
+        said = run_maker("make_touching_weights.py", "--out", out, "--pictures", 30, "--single-pictures", 20,
+                         "--held-out", 10, "--epochs", 1, "--workers", workers)
+        assert "held-out groups counted right by this network" in said and f"wrote {out}" in said
+        assert "held-out groups counted right by the shipped network" in said
     assert touching.load(str(outs[0]))["dense2_w"].shape == (64, 3)
     assert outs[0].read_bytes() == outs[1].read_bytes()
 
 
-def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path):
-    # A tiny run of the maker (in its own process: it turns on TensorFlow's op determinism), twice.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def test_pair_maker_writes_a_loadable_file_and_repeats_itself(tmp_path, run_maker):
+    # A tiny run of the maker, twice.
     outs = [tmp_path / "a.npz", tmp_path / "b.npz"]
     for out in outs:
-        done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "make_pair_weights.py"), "--out",
-                               str(out), "--pictures", "60", "--held-out", "10", "--epochs", "1", "--workers", "1"],
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "held-out pairs read right (all 2 digits)" in done.stdout and f"wrote {out}" in done.stdout
+        said = run_maker("make_pair_weights.py", "--out", out, "--pictures", 60, "--held-out", 10, "--epochs", 1,
+                         "--workers", 1)
+        assert "held-out pairs read right (all 2 digits)" in said and f"wrote {out}" in said
     weights = touching.load(str(outs[0]), "pairs")
     assert weights["left_w"].shape == (128, 10) and weights["conv1_w"].shape == (3, 3, 1, 32)
     assert outs[0].read_bytes() == outs[1].read_bytes()              # the same arguments, the same file
     triples = tmp_path / "triples.npz"
-    done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "make_pair_weights.py"), "--digits", "3",
-                           "--out", str(triples), "--pictures", "40", "--held-out", "5", "--epochs", "1",
-                           "--workers", "1"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "groups of 3 touching digits" in done.stdout and "held-out triples read right (all 3 digits)" in done.stdout
+    said = run_maker("make_pair_weights.py", "--digits", 3, "--out", triples, "--pictures", 40, "--held-out", 5,
+                     "--epochs", 1, "--workers", 1)
+    assert "groups of 3 touching digits" in said and "held-out triples read right (all 3 digits)" in said
     assert touching.load(str(triples), "triples")["middle_w"].shape == (128, 10)
 
 
