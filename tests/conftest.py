@@ -87,6 +87,20 @@ def run_maker():
     return run
 
 
+@pytest.fixture
+def run_maker_with_one_and_two_workers(run_maker, tmp_path):
+    """run(script, *args): a weights maker run twice, drawn by one worker and by two; the pictures are drawn in
+    seeded chunks, so both runs must write the same file, bit for bit. -> (the file, the two runs' outputs)."""
+    def run(script, *args):
+        outs = [tmp_path / "one.npz", tmp_path / "two.npz"]
+        said = [run_maker(script, "--out", out, *args, "--workers", workers) for workers, out in zip((1, 2), outs)]
+        for out, text in zip(outs, said):
+            assert f"wrote {out}" in text
+        assert outs[0].read_bytes() == outs[1].read_bytes()
+        return str(outs[0]), said
+    return run
+
+
 
 @pytest.fixture(scope="session")
 def small_fc_model(tmp_path_factory):
