@@ -8,11 +8,11 @@ from tfnotes import data, digits, linereader, segment
 from tfnotes.errors import ModelError
 from tfnotes.tfenv import tf
 
-from benchmarks.make_line_weights import picture_line
+from benchmarks.make_line_weights import STRETCH, picture_line, varied
 from benchmarks.realistic_conditions import Look
 from benchmarks.realistic_numbers import render_number
 
-# shares of numbers of test digits the shipped network alone must read exactly (it reads 33 of 40 clean ones and
+# shares of numbers of test digits the shipped network alone must read exactly (it reads 36 of 40 clean ones and
 # 24 of 30 overlapping ones; a network that learned nothing reads none)
 LINES_READ, OVERLAPPING_READ = 0.75, 0.55
 
@@ -138,3 +138,40 @@ def test_line_maker_measures_a_file_without_learning(tmp_path, run_maker):
     broken.write_bytes(b"not weights")
     said = run_maker("make_line_weights.py", "--measure", broken, "--held-out", 1, fails=True)
     assert "broken.npz: cannot read the line-reading network" in said and "Traceback" not in said
+
+
+def test_a_varied_line_keeps_all_its_ink_and_the_network_s_shape():
+    # A line as wide as the network takes, its ink from edge to edge: however it is stretched, slanted, moved and
+    # thickened, no ink falls off either side and the result is again a line input.
+    mask = np.zeros((40, 700), bool)
+    mask[5:35, :] = np.arange(700) % 30 < 4                   # upright strokes across the whole line
+    image = linereader.line_input(mask)
+    assert image.shape[1] == linereader.WIDTH
+    widths = set()
+    for seed in range(40):
+        out = varied(image, np.random.default_rng(seed))
+        assert out.shape[0] == linereader.HEIGHT and out.shape[1] % linereader.FRAME == 0
+        assert out.shape[1] <= linereader.WIDTH and out.min() >= 0 and out.max() <= 1
+        assert not out[:, -linereader.FRAME // 2:].any()          # paper on the right: nothing cut off
+        assert np.exp(-STRETCH) / 2 < out.sum() / image.sum() < 2  # the ink is all there (thinner or bolder)
+        widths.add(out.shape[1])
+        np.testing.assert_array_equal(out, varied(image, np.random.default_rng(seed)))   # seeded
+    short = linereader.line_input(mask[:, :200])
+    assert len({varied(short, np.random.default_rng(seed)).shape[1] for seed in range(40)}) > 2   # it does vary
+
+
+def test_line_maker_keeps_its_lines_and_learns_the_same_from_them(tmp_path, run_maker):
+    # --lines FILE: the first run draws the lines and keeps them, the second reads them and writes the same
+    # weights; lines of other arguments, or a damaged file, are named with what to do.
+    kept = tmp_path / "lines.npz"
+    args = ("--pictures", 20, "--single-pictures", 6, "--held-out", 0, "--epochs", 1, "--lines", kept)
+    outs = tmp_path / "drawn.npz", tmp_path / "read.npz"
+    said = [run_maker("make_line_weights.py", *args, "--out", out) for out in outs]
+    assert f"kept the lines in {kept}" in said[0] and f"read the lines kept in {kept}" in said[1]
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    said = run_maker("make_line_weights.py", *args, "--seed", 1, "--out", tmp_path / "x.npz", fails=True)
+    assert "lines.npz holds the lines of pictures=20 single-pictures=6 seed=0" in said and "seed=1" in said
+    kept.write_bytes(kept.read_bytes()[:3000])
+    said = run_maker("make_line_weights.py", *args, "--out", tmp_path / "x.npz", fails=True)
+    assert "lines.npz: cannot read the kept lines" in said and "delete it" in said and "Traceback" not in said
+    assert not (tmp_path / "x.npz").exists()

@@ -12,7 +12,7 @@ It learned from the lines found in pictures of numbers and of single digits made
 (benchmarks/realistic_numbers.py, benchmarks/realistic_digits.py; the app's benchmarks use test digits only), in
 all the conditions of benchmarks/realistic_conditions.py. The weights ship as plain arrays (no pickle), made by
 
-    python benchmarks/make_line_weights.py         # tfnotes/lines.npz, 387 KB, about 40 min on 2 cores
+    python benchmarks/make_line_weights.py         # tfnotes/lines.npz, 387 KB, about 45 min on 2 cores
 
 The forward pass is NumPy, like tfnotes.touching's: about 1 ms for a line of ten digits on a 2-core CPU.
 """
