@@ -1,10 +1,12 @@
 """The line-reading network (tfnotes/linereader.py): its input, NumPy forward pass and decoding, the shipped
 weights on numbers of MNIST test digits, how the number reader takes its view, its errors, the maker."""
 
+import os
+
 import numpy as np
 import pytest
 
-from tfnotes import data, digits, linereader, segment
+from tfnotes import data, digits, linereader, segment, touching
 from tfnotes.errors import ModelError
 from tfnotes.tfenv import tf
 
@@ -12,8 +14,8 @@ from benchmarks.make_line_weights import STRETCH, picture_line, varied
 from benchmarks.realistic_conditions import Look
 from benchmarks.realistic_numbers import render_number
 
-# shares of numbers of test digits the shipped network alone must read exactly (it reads 36 of 40 clean ones and
-# 24 of 30 overlapping ones; a network that learned nothing reads none)
+# shares of numbers of test digits the shipped network alone must read exactly (it reads 37 of 40 clean ones and
+# 25 of 30 overlapping ones; a network that learned nothing reads none)
 LINES_READ, OVERLAPPING_READ = 0.75, 0.55
 
 
@@ -111,12 +113,78 @@ def test_line_readings_weigh_in_on_each_digit():
     assert digits.digit_probabilities({"rows": [0], "line_readings": [None]}, probs)[0].argmax() == 7
 
 
+def test_group_bands_say_where_each_group_lies_in_the_line_s_input():
+    mask = np.zeros((40, 300), bool)
+    for left in (10, 60, 200):                         # 20 rows of ink: scaled by 24 / 20 in the line's input
+        mask[10:30, left:left + 20] = True
+    line = [_group(mask, left - 5, left + 25) for left in (10, 60, 200)]
+    assert linereader.group_bands(line) == [(0, 2), (7, 10), (28, 31)]
+    image = linereader.groups_input(line)
+    inked = set(np.nonzero(image.max(axis=0) > 0.5)[0] // linereader.FRAME)
+    assert inked == {t for first, last in linereader.group_bands(line) for t in range(first, last + 1)}
+
+
+def _stand_in_network(monkeypatch, path, sure=0.99):
+    """The line-reading network replaced by one whose best path is `path` (a digit or None per band), each band
+    `sure` of its output."""
+    probs = np.full((len(path), 11), (1 - sure) / 10, np.float32)
+    for t, label in enumerate(path):
+        probs[t, linereader.BLANK if label is None else label] = sure
+    monkeypatch.setattr(digits, "_network", lambda kind: None)
+    monkeypatch.setattr(linereader, "bands", lambda weights, images: probs[None])
+
+
+def _pieces_and_a_digit():
+    """A line of three groups: two pieces side by side (one digit broken at its middle), then a digit."""
+    mask = np.zeros((40, 300), bool)
+    mask[10:30, 10:19] = mask[10:30, 21:30] = mask[10:30, 60:80] = True
+    return [_group(mask, *cols) for cols in ((0, 20), (20, 40), (40, 100))]
+
+
+def test_recount_joins_pieces_the_line_reader_reads_as_one_digit(monkeypatch):
+    line = _pieces_and_a_digit()
+    _stand_in_network(monkeypatch, [0, 0, None, None, None, 7, 7, 7, None, None])   # bands 0-1: "0", 5-7: "7"
+    joined = digits.Reader(None, None, None).recount(line)
+    assert len(joined) == 2 and joined[1] is line[2]
+    assert (joined[0].mask == (line[0].mask | line[1].mask)).all()
+
+
+def test_recount_leaves_a_line_when_the_line_reader_is_unsure_or_agrees(monkeypatch):
+    line = _pieces_and_a_digit()
+    _stand_in_network(monkeypatch, [0, 0, None, None, None, 7, 7, 7, None, None], sure=0.85)   # 0.85^10 < RECOUNT
+    assert digits.Reader(None, None, None).recount(line) is line
+    _stand_in_network(monkeypatch, [0, None, 3, None, None, 7, 7, None, None, None])          # three digits: agrees
+    assert digits.Reader(None, None, None).recount(line) is line
+
+
+def test_recount_cuts_the_group_in_which_the_line_reader_reads_two_digits(monkeypatch):
+    mask = np.zeros((40, 300), bool)
+    mask[10:30, 10:50] = mask[10:30, 80:100] = True    # a wide group (two touching digits), then a digit
+    line = [_group(mask, 0, 60), _group(mask, 60, 120)]
+    _stand_in_network(monkeypatch, [3, None, None, 5, None, None, None, None, None, 9, None, None, None, None])
+    asked = []
+
+    def cuts(self, line, groups, height, slant, forced=False, three=()):
+        asked.append((groups, forced, three))
+        return [(groups[0], [_group(mask, 0, 30), _group(mask, 30, 60)])]
+
+    monkeypatch.setattr(digits.Reader, "cuts", cuts)
+    cut = digits.Reader(None, None, None).recount(line)
+    assert [len(a[0]) for a in asked] == [1] and asked[0][0][0] is line[0] and asked[0][1:] == (True, ())
+    assert len(cut) == 3 and cut[2] is line[1]
+
+
+def test_every_shipped_weights_file_stays_small():
+    # the learned parts ship in the repository: each at most about a megabyte (the line reader's is the largest)
+    for path in (linereader.WEIGHTS, touching.WEIGHTS, touching.PAIR_WEIGHTS, touching.TRIPLE_WEIGHTS):
+        assert os.path.getsize(path) <= 2 ** 20, path
+
+
 def test_damaged_or_foreign_weights_file_is_named(tmp_path):
     broken = tmp_path / "lines.npz"
     broken.write_bytes(open(linereader.WEIGHTS, "rb").read()[:5000])
     with pytest.raises(ModelError, match="lines.npz: cannot read the line-reading network.*make_line_weights"):
         linereader.load(str(broken))
-    from tfnotes import touching
     with pytest.raises(ModelError, match="not a line-reading network.*band1_w"):
         linereader.load(touching.WEIGHTS)
 
@@ -126,7 +194,7 @@ def test_line_maker_writes_a_loadable_file_whatever_the_number_of_workers(run_ma
     out, said = run_maker_with_one_and_two_workers("make_line_weights.py", "--pictures", 30, "--single-pictures",
                                                    10, "--held-out", 10, "--epochs", 1)
     assert all("held-out lines read exactly" in text for text in said)
-    assert linereader.load(out)["out_w"].shape == (1, 128, 11)
+    assert linereader.load(out)["out_w"].shape == (1, 192, 11)
 
 
 def test_line_maker_measures_a_file_without_learning(tmp_path, run_maker):

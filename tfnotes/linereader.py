@@ -12,7 +12,7 @@ It learned from the lines found in pictures of numbers and of single digits made
 (benchmarks/realistic_numbers.py, benchmarks/realistic_digits.py; the app's benchmarks use test digits only), in
 all the conditions of benchmarks/realistic_conditions.py. The weights ship as plain arrays (no pickle), made by
 
-    python benchmarks/make_line_weights.py         # tfnotes/lines.npz, 387 KB, about 45 min on 2 cores
+    python benchmarks/make_line_weights.py         # tfnotes/lines.npz, 866 KB, about an hour on 2 cores
 
 The forward pass is NumPy, like tfnotes.touching's: about 1 ms for a line of ten digits on a 2-core CPU.
 """
@@ -43,17 +43,44 @@ def line_input(mask, angle=0.0):
     """[HEIGHT, W] in [0, 1]: the ink of `mask` (a boolean mask, the line's groups) cut to its box, turned by
     -angle degrees (segment.line_angle) and scaled to HEIGHT rows, then a band of paper on the right; W is a
     multiple of FRAME, at most WIDTH (a longer line is squeezed to fit)."""
-    rows, cols = np.nonzero(mask)
-    ink = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.uint8) * 255
-    picture = Image.fromarray(ink)
-    if angle:
-        picture = picture.rotate(-angle, Image.Resampling.BILINEAR, expand=True)
-        picture = picture.crop(picture.getbbox() or (0, 0, *picture.size))
-    width, height = picture.size
-    width = max(1, min(WIDTH - FRAME, int(round(width * HEIGHT / height))))
+    picture, box = _levelled(mask, mask, angle)
+    width = _scaled_width(picture.size)
     image = np.zeros((HEIGHT, min(WIDTH, (width // FRAME + 2) * FRAME)), np.float32)
     image[:, :width] = np.asarray(picture.resize((width, HEIGHT), Image.Resampling.BILINEAR), np.float32) / 255.0
     return image
+
+
+def _levelled(mask, part, angle, box=None):
+    """(the ink of `part` in the box of `mask`, turned by -angle degrees and cut to the turned ink's box, as a
+    PIL picture; that last box): the same turn and cut for the whole line and for each of its groups."""
+    rows, cols = np.nonzero(mask)
+    ink = part[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.uint8) * 255
+    picture = Image.fromarray(ink)
+    if angle:
+        picture = picture.rotate(-angle, Image.Resampling.BILINEAR, expand=True)
+        box = box or picture.getbbox() or (0, 0, *picture.size)
+        picture = picture.crop(box)
+    return picture, box
+
+
+def _scaled_width(size):
+    width, height = size
+    return max(1, min(WIDTH - FRAME, int(round(width * HEIGHT / height))))
+
+
+def group_bands(line):
+    """[(first, last)] per group of the line: the bands of groups_input(line) that hold the group's ink."""
+    mask = np.logical_or.reduce([g.mask for g in line])
+    angle = segment.line_angle(line)
+    whole, box = _levelled(mask, mask, angle)
+    scale = _scaled_width(whole.size) / whole.size[0]
+    spans = []
+    for g in line:
+        cols = np.nonzero(np.asarray(_levelled(mask, g.mask, angle, box)[0]).max(axis=0) >= 128)[0]
+        if not len(cols):            # a sliver lost in the turn: where its box is
+            cols = np.array([g.left, g.right - 1]) - np.nonzero(mask.any(axis=0))[0][0]
+        spans.append((int(cols.min() * scale) // FRAME, int(cols.max() * scale) // FRAME))
+    return spans
 
 
 def load(path=None):
@@ -91,6 +118,13 @@ def decode(probs):
 
     The best path: the likeliest output of each band, repeats joined and blanks left out. A digit's ten
     probabilities are those of the band of its run where it is likeliest, without the blank's share."""
+    digits, rows = best_path(probs)
+    digit_probs = probs[rows, :BLANK] if rows else np.zeros((0, BLANK), np.float32)
+    return digits, digit_probs / np.maximum(digit_probs.sum(axis=1, keepdims=True), 1e-12)
+
+
+def best_path(probs):
+    """(the digits of the best path through the bands [T, 11], the band where each is likeliest)."""
     best = probs.argmax(axis=1)
     digits, rows = [], []
     for t, label in enumerate(best):
@@ -102,5 +136,4 @@ def decode(probs):
             continue
         digits.append(int(label))
         rows.append(t)
-    digit_probs = probs[rows, :BLANK] if rows else np.zeros((0, BLANK), np.float32)
-    return digits, digit_probs / np.maximum(digit_probs.sum(axis=1, keepdims=True), 1e-12)
+    return digits, rows
