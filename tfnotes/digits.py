@@ -400,10 +400,7 @@ def join_to(line, where):
     middles = [(first + last) / 2 for first, last in linereader.group_bands(line)]
     nearest = [int(np.argmin([abs(t - middle) for t in where])) for middle in middles]
     shared = [k for k in range(len(line) - 1) if nearest[k] == nearest[k + 1]]
-    if not shared:
-        return None
-    k = min(shared, key=lambda k: line[k + 1].left - line[k].right)
-    return line[:k] + [segment.group_of(line[k].mask | line[k + 1].mask)] + line[k + 2:]
+    return segment.merge_closest(line, shared) if shared else None
 
 
 _NETWORKS = {}   # loaded on first use, then kept: every picture asks the same networks

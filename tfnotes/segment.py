@@ -410,8 +410,9 @@ def could_be_one(a, b, height):
     return b.left - a.right <= 0.15 * height and max(a.right, b.right) - min(a.left, b.left) <= 0.95 * height
 
 
-def merge_closest(line):
-    """The line with its two neighbours closest together (smallest gap) made one group."""
-    gaps = [line[k + 1].left - line[k].right for k in range(len(line) - 1)]
-    k = int(np.argmin(gaps))
+def merge_closest(line, among=None):
+    """The line with its two neighbours closest together (smallest gap) made one group; with `among`, only the
+    neighbours k and k + 1 for k in it are considered."""
+    pairs = range(len(line) - 1) if among is None else among
+    k = min(pairs, key=lambda k: line[k + 1].left - line[k].right)
     return line[:k] + [group_of(line[k].mask | line[k + 1].mask)] + line[k + 2:]
