@@ -174,6 +174,22 @@ def test_recount_cuts_the_group_in_which_the_line_reader_reads_two_digits(monkey
     assert len(cut) == 3 and cut[2] is line[1]
 
 
+@pytest.mark.parametrize("sure, parts", [(0.99, 2), (0.95, 1)])
+def test_a_lone_group_is_cut_only_where_the_line_reader_is_sure_of_two_digits(monkeypatch, sure, parts):
+    # Two overlapping digits found as one group: the picture would read as one digit. The line reader recounts it
+    # only from RECOUNT_ONE (0.99 per band: 0.90 for ten bands; 0.95: 0.60, enough for a line of several groups).
+    mask = np.zeros((40, 300), bool)
+    mask[10:30, 10:50] = True
+    line = [_group(mask, 0, 60)]
+    _stand_in_network(monkeypatch, [6, None, None, 1, None, None, None, None, None, None], sure=sure)
+    monkeypatch.setattr(digits.Reader, "split_wide", lambda self, line: line)
+    monkeypatch.setattr(digits.Reader, "cuts", lambda self, line, groups, *args, **kwargs:
+                        [(groups[0], [_group(mask, 0, 30), _group(mask, 30, 60)])])
+    lines, _ = digits.settle(None, None, [line], classify=None)
+    assert [len(found) for found in lines] == [parts]
+    assert sure ** 10 >= digits.RECOUNT or parts == 2
+
+
 def test_every_shipped_weights_file_stays_small():
     # the learned parts ship in the repository: each at most about a megabyte (the line reader's is the largest)
     for path in (linereader.WEIGHTS, touching.WEIGHTS, touching.PAIR_WEIGHTS, touching.TRIPLE_WEIGHTS):

@@ -311,3 +311,43 @@ def test_a_wide_zero_is_one_loop_and_touching_digits_are_not():
                                                         d.ellipse([(76, 40), (236, 200)], outline=30, width=12))))
     assert not segment.single_loop(one_group(lambda d: (d.ellipse([(40, 40), (200, 200)], outline=30, width=12),
                                                         d.ellipse([(190, 40), (350, 200)], outline=30, width=12))))
+
+
+def test_a_slanting_stroke_holding_another_in_its_box_is_no_box():
+    # A 7 of a thin pen whose bar came apart from its stem: the stem's box is mostly paper and holds the bar, but
+    # the stem does not go around it (nothing of it left of the bar), so it is writing, not a box drawn around it.
+    mask = np.zeros((120, 120), bool)
+    for r in range(20, 110):
+        c = 80 - (r - 20) // 2
+        mask[r, c:c + 3] = True                                        # the stem, from top right to bottom left
+    mask[24:27, 40:74] = True                                          # the bar, inside the stem's box
+    assert printed.without_boxes(mask).sum() == mask.sum()
+
+
+def test_a_digit_on_a_ruled_line_that_is_one_piece_with_a_box_stays():
+    # Ruled lines and a margin make one piece that goes around the digits, like a box; a digit written across one
+    # of its lines is the same piece. The lines go, the digit stays (it read "79" for "735509" with its 3550 lost).
+    mask = np.zeros((200, 400), bool)
+    mask[[40, 41, 160, 161], :] = True                                 # two ruled lines ...
+    mask[:, 30:32] = mask[:, 388:390] = True                           # ... and the margins
+    mask[60:140, 100:104] = True                                       # a digit inside, apart
+    for r in range(100, 175):
+        mask[r, 270 - (r - 100) // 3:274 - (r - 100) // 3] = True       # a digit (slanting) across the lower line
+    out = printed.without_boxes(mask)
+    assert out[100:158, 251:274].sum() == mask[100:158, 251:274].sum() and out[60:140, 100:104].all()
+    assert not out[40:42, 50:240].any() and not out[:, 30:32].any()
+
+
+def test_a_bold_digit_among_thin_ones_stays_a_thick_region_at_the_edge_goes():
+    # Ink is strokes: a region far thicker than the writing that reaches the picture's edge is what is left of a
+    # shadow or an object there. A digit written bolder than its neighbours, inside the picture, is a digit.
+    def thin(left):
+        m = np.zeros((200, 600), bool)
+        m[60:140, left:left + 3] = True
+        return segment.group_of(m)
+    bold, edge = np.zeros((200, 600), bool), np.zeros((200, 600), bool)
+    bold[60:140, 300:345] = True                                        # a filled blob, as a bold 6 becomes
+    edge[100:200, 520:600] = True                                       # a dark corner at the edge
+    groups = [thin(100), thin(180), segment.group_of(bold), thin(400), segment.group_of(edge)]
+    kept = segment.drop_filled(groups)
+    assert [g.left for g in kept] == [100, 180, 300, 400]

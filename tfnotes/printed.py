@@ -15,6 +15,8 @@ PAPER_GAP = 0.02          # ... when no gap along it is wider than this share of
 PAPER_THICK = 0.012       # and it is no thicker than this share of the picture (each side of its middle)
 BOX_FILL = 0.15           # a drawn box: ink on less than this share of its own box, ...
 BOX_INSIDE = 0.1          # ... around a piece with at least this share of its ink
+WRITING_TALL = 0.5        # what is left of a box's piece without its lines is writing from this share of its height
+WRITING_WIDE = 0.25       # ... when it is at least this many times as wide as it is high (not a stretch of a line)
 OUTLINE_SIDE = 10         # a piece at least this many px each way ...
 OUTLINE_COVER = 0.9       # ... whose ink covers this share of three sides of its box or four ...
 OUTLINE_THICK = 0.05      # ... within this share of its size (each side) holds a box the writing touches
@@ -182,22 +184,56 @@ def without_boxes(mask):
     runs, st = components(mask)
     if st is None:
         return mask
-    drawn = boxes_drawn(st, st["area"] >= max(3.0, 0.02 * st["area"].max()))
-    return paint(mask.shape, runs, ~drawn) if drawn.any() else mask
+    keep = st["area"] >= max(3.0, 0.02 * st["area"].max())
+    drawn = boxes_drawn(st, keep, runs, mask.shape)
+    if not drawn.any():
+        return mask
+    out = paint(mask.shape, runs, ~drawn)
+    tall = (st["bottom"] - st["top"])[keep & ~drawn].max(initial=0)
+    for i in np.flatnonzero(drawn):
+        box = slice(st["top"][i], st["bottom"][i]), slice(st["left"][i], st["right"][i])
+        out[box] |= writing_on(paint(mask.shape, runs, np.arange(len(keep)) == i)[box], tall, max(mask.shape))
+    return out
 
 
-def boxes_drawn(st, keep):
+def writing_on(view, tall, side):
+    """What a drawn box's piece (`view`, cropped to it) holds beside its straight lines: the pieces at least
+    WRITING_TALL times `tall` (the tallest piece of writing) high and WRITING_WIDE times as wide as high, such as
+    digits written across a ruled line that is one piece with the box; the comb marks and the corners are lower,
+    and a stretch of a grid's line that is left is narrower: they go with the box (a 1 touching it too). A line is
+    one by paper_lines along the piece's own extent, but as thick as a line may be in the whole picture (`side` px
+    on its longer side): the piece's own extent would allow hairlines only."""
+    thick = paper_lines(side).thick
+    rest = remove_lines(view, lambda extent: paper_lines(extent)._replace(thick=thick))
+    runs, st = components(rest)
+    if st is None:
+        return rest
+    height, width = st["bottom"] - st["top"], st["right"] - st["left"]
+    return paint(rest.shape, runs, (height >= WRITING_TALL * tall) & (width >= WRITING_WIDE * height))
+
+
+def boxes_drawn(st, keep, runs, shape):
     """Pieces that are boxes drawn around the writing (a form's amount box, a cheque's, comb boxes): thin
-    outlines (ink on less than BOX_FILL of their box) around another piece with at least BOX_INSIDE of their ink.
-    A digit enclosing a speck (a 0) is not one: it has more ink, and the speck far less."""
+    outlines (ink on less than BOX_FILL of their box) around another piece with at least BOX_INSIDE of their ink,
+    on all four sides of it (encloses). A digit enclosing a speck (a 0) is not one: it has more ink, and the speck
+    far less; nor is a thin slanting stroke whose box holds another stroke (a 7's stem and its detached bar)."""
     height, width = st["bottom"] - st["top"], st["right"] - st["left"]
     fill = st["area"] / np.maximum(1, height * width)
     out = np.zeros(len(keep), bool)
     for i in np.flatnonzero(keep & (fill < BOX_FILL)):
         inside = (keep & (st["top"] > st["top"][i]) & (st["bottom"] < st["bottom"][i]) & (st["left"] > st["left"][i])
                   & (st["right"] < st["right"][i]) & (st["area"] >= BOX_INSIDE * st["area"][i]))
-        out[i] = inside.any()
+        if inside.any():
+            own = paint(shape, runs, np.arange(len(keep)) == i)
+            out[i] = any(encloses(own, st, j) for j in np.flatnonzero(inside))
     return out
+
+
+def encloses(own, st, j):
+    """Does the ink `own` (a mask) lie left of, right of, above and below piece j, beside its rows and columns?"""
+    top, bottom, left, right = st["top"][j], st["bottom"][j], st["left"][j], st["right"][j]
+    rows, cols = own[top:bottom], own[:, left:right]
+    return bool(rows[:, :left].any() and rows[:, right:].any() and cols[:top].any() and cols[bottom:].any())
 
 
 def without_outlines(mask):

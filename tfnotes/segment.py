@@ -35,6 +35,7 @@ SMALL_LINE = 0.5          # a line whose digits are under this share of the tall
 TYPICAL_FLOOR = 0.65      # a digit is taken to be at least this many heights wide (the 1s aside)
 THIN = 0.45               # strokes thinner than this share of the pen's are marks, not digits
 FILLED = 3.0              # a group whose ink is this many times thicker than the other groups' strokes is no digit
+EDGE_NEAR = 0.02          # ... when it comes this near the picture's edge (a share of its longer side)
 STRAY_AREA = 0.5          # a group with less ink than this share of the largest ...
 STRAY_GAP = 1.0           # ... and further than this many digit heights from any other is a stray mark
 LEVEL_DIGITS = 3          # a line of at least this many digits ...
@@ -193,13 +194,21 @@ def drop_strays(groups, digit_h):
 
 def drop_filled(groups):
     """Leave out filled regions far thicker than the writing's strokes (more than FILLED times the median stroke
-    width of the other groups): ink is strokes, so such a region is what is left of a shadow or a dark object
-    where it narrows (at a corner of the picture, say), not a digit."""
+    width of the other groups) that reach the picture's edge: ink is strokes, so such a region is what is left of
+    a shadow or a dark object where it narrows (at a corner of the picture, say), not a digit. Shadows and objects
+    come in from the edge; a bold digit among thin ones, inside the picture, stays."""
     if len(groups) < 2:
         return groups
     widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
     others = [np.median(np.delete(widths, k)) for k in range(len(groups))]
-    return [g for g, w, o in zip(groups, widths, others) if w <= FILLED * o]
+    return [g for g, w, o in zip(groups, widths, others) if w <= FILLED * o or not at_edge(g)]
+
+
+def at_edge(group):
+    """Does the group come within EDGE_NEAR of the picture's longer side of its edge?"""
+    height, width = group.mask.shape
+    near = EDGE_NEAR * max(height, width)
+    return min(group.top, group.left, height - group.bottom, width - group.right) <= near
 
 
 def gap(a, b):
