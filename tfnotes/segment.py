@@ -205,7 +205,7 @@ def drop_filled(groups):
 
 
 def at_edge(group):
-    """Does the group come within EDGE_NEAR of the picture's longer side of its edge?"""
+    """Does the group come within EDGE_NEAR times the picture's longer side of the picture's edge?"""
     height, width = group.mask.shape
     near = EDGE_NEAR * max(height, width)
     return min(group.top, group.left, height - group.bottom, width - group.right) <= near
