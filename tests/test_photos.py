@@ -338,6 +338,21 @@ def test_a_digit_on_a_ruled_line_that_is_one_piece_with_a_box_stays():
     assert not out[40:42, 50:240].any() and not out[:, 30:32].any()
 
 
+def test_a_digit_written_thinner_than_its_neighbours_stays_a_hairline_goes():
+    # A hairline far thinner than the pen's strokes is a mark on the paper; a digit whose strokes are a third as
+    # wide as its neighbours' (one written lighter, or an MNIST digit thinner than the others) is a digit. At the
+    # picture's edge, where a sliver of a shadow's edge comes in, the same thin stroke goes.
+    def bar(left, width):
+        m = np.zeros((200, 400), bool)
+        m[60:140, left:left + width] = True
+        return segment.group_of(m)
+    groups = [bar(100, 10), bar(150, 10), bar(200, 10), bar(250, 4), bar(294, 10), bar(344, 2), bar(390, 4)]
+    kept = segment.drop_strays(groups, 80)
+    assert [(g.left, g.right) for g in kept] == [(100, 110), (150, 160), (200, 210), (250, 254), (294, 304)]
+    beside = segment.drop_strays(groups[:5] + [bar(112, 2)], 80)     # a hairline touching a digit joins it
+    assert [(g.left, g.right) for g in beside][:2] == [(100, 114), (150, 160)] and len(beside) == 5
+
+
 def test_a_bold_digit_among_thin_ones_stays_a_thick_region_at_the_edge_goes():
     # Ink is strokes: a region far thicker than the writing that reaches the picture's edge is what is left of a
     # shadow or an object there. A digit written bolder than its neighbours, inside the picture, is a digit.
