@@ -34,8 +34,8 @@ MIN_DIGIT = 0.35          # a group lower than this share of its line's digit he
 SMALL_LINE = 0.5          # a line whose digits are under this share of the tallest line's in height is not text
 TYPICAL_FLOOR = 0.65      # a digit is taken to be at least this many heights wide (the 1s aside)
 THIN = 0.3                # strokes thinner than this share of the pen's are marks, not digits (a digit
-                          # written thinner than its neighbours, at 0.35 of their width, is still a digit);
-THIN_EDGE = 0.45          # at the picture's edge (EDGE_NEAR), from this share: a sliver of a shadow's edge
+                          # written thinner than its neighbours, at 0.35 of their width, is still a digit)
+THIN_EDGE = 0.45          # ... but at the picture's edge (EDGE_NEAR) from this share: a sliver of a shadow's edge
 FILLED = 3.0              # a group whose ink is this many times thicker than the other groups' strokes is no digit
 EDGE_NEAR = 0.02          # ... when it comes this near the picture's edge (a share of its longer side)
 STRAY_AREA = 0.5          # a group with less ink than this share of the largest ...
@@ -185,7 +185,8 @@ def drop_strays(groups, digit_h):
     if len(groups) < 2:
         return groups
     widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
-    thin = [w < (THIN_EDGE if at_edge(g) else THIN) * np.median(widths) for g, w in zip(groups, widths)]
+    pen = np.median(widths)
+    thin = [w < (THIN_EDGE if at_edge(g) else THIN) * pen for g, w in zip(groups, widths)]
     kept = [g for g, t in zip(groups, thin) if not t]
     for g in (g for g, t in zip(groups, thin) if t):
         near = [k for k, d in enumerate(kept) if gap(g, d) <= NEAR * digit_h]
