@@ -184,7 +184,7 @@ def drop_strays(groups, digit_h):
                           if not (a < STRAY_AREA * areas.max() and d > STRAY_GAP * digit_h)])
     if len(groups) < 2:
         return groups
-    widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
+    widths = stroke_widths(groups)
     pen = np.median(widths)
     thin = [w < (THIN_EDGE if at_edge(g) else THIN) * pen for g, w in zip(groups, widths)]
     kept = [g for g, t in zip(groups, thin) if not t]
@@ -203,9 +203,14 @@ def drop_filled(groups):
     come in from the edge; a bold digit among thin ones, inside the picture, stays."""
     if len(groups) < 2:
         return groups
-    widths = np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
+    widths = stroke_widths(groups)
     others = [np.median(np.delete(widths, k)) for k in range(len(groups))]
     return [g for g, w, o in zip(groups, widths, others) if w <= FILLED * o or not at_edge(g)]
+
+
+def stroke_widths(groups):
+    """Each group's mean stroke width in px (regions.stroke_width over its box)."""
+    return np.array([stroke_width(g.mask[g.top:g.bottom, g.left:g.right]) for g in groups])
 
 
 def at_edge(group):
