@@ -1,6 +1,7 @@
 """The line-reading network (tfnotes/linereader.py): its input, NumPy forward pass and decoding, the shipped
 weights on numbers of MNIST test digits, how the number reader takes its view, its errors, the maker."""
 
+import itertools
 import os
 
 import numpy as np
@@ -155,6 +156,28 @@ def test_recount_leaves_a_line_when_the_line_reader_is_unsure_or_agrees(monkeypa
     assert digits.Reader(None, None, None).recount(line) is line
     _stand_in_network(monkeypatch, [0, None, 3, None, None, 7, 7, None, None, None])          # three digits: agrees
     assert digits.Reader(None, None, None).recount(line) is line
+
+
+def test_recount_joins_where_the_line_reader_is_sure_of_the_count_though_not_of_the_digits(monkeypatch):
+    line = _pieces_and_a_digit()
+    _stand_in_network(monkeypatch, [0, None, None, None, None, None, 7, None, None, None], sure=0.999)
+    probs = linereader.bands(None, None)[0]
+    probs[0, [0, 8]] = probs[6, [7, 1]] = 0.4995       # "0 or 8", then "7 or 1": each digit a coin toss
+    assert np.prod(probs.max(axis=1)) < digits.RECOUNT
+    assert linereader.count_probabilities(probs)[2] >= digits.COUNT_SURE     # but two digits, all but surely
+    joined = digits.Reader(None, None, None).recount(line)
+    assert len(joined) == 2 and joined[1] is line[2]
+    monkeypatch.setattr(digits, "COUNT_SURE", 1.01)    # the reading's product alone would leave the line
+    assert digits.Reader(None, None, None).recount(line) is line
+
+
+def test_count_probabilities_sum_every_path_through_the_bands():
+    probs = np.random.default_rng(0).dirichlet(np.full(11, 0.3), size=5)
+    counts = np.zeros(6)
+    for path in itertools.product(range(11), repeat=5):
+        runs = [label for t, label in enumerate(path) if label != linereader.BLANK and (t == 0 or path[t - 1] != label)]
+        counts[len(runs)] += np.prod(probs[np.arange(5), path])
+    assert np.allclose(linereader.count_probabilities(probs), counts)
 
 
 def test_recount_cuts_the_group_in_which_the_line_reader_reads_two_digits(monkeypatch):

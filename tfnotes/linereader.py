@@ -123,6 +123,22 @@ def decode(probs):
     return digits, digit_probs / np.maximum(digit_probs.sum(axis=1, keepdims=True), 1e-12)
 
 
+def count_probabilities(probs):
+    """[T + 1]: the probability that a line holds 0, 1, ..., T digits, by the bands [T, 11], over every path
+    through them (a run of one digit is one digit; a blank between two runs of it makes two). How many digits a
+    line holds can be sure where which digits they are is not: a 3 that may be a 5 changes no count."""
+    held = np.zeros((len(probs) + 1, BLANK + 1))   # [digits so far, the last band's output]: path probability
+    held[0, BLANK] = 1.0
+    for p in probs:
+        any_last = held.sum(axis=1, keepdims=True)
+        new = np.zeros_like(held)
+        new[:, BLANK] = any_last[:, 0] * p[BLANK]
+        new[:, :BLANK] = held[:, :BLANK] * p[:BLANK]                      # the same digit's run goes on
+        new[1:, :BLANK] += (any_last[:-1] - held[:-1, :BLANK]) * p[:BLANK]   # a new digit begins
+        held = new
+    return held.sum(axis=1)
+
+
 def best_path(probs):
     """(the digits of the best path through the bands [T, 11], the band where each is likeliest)."""
     best = probs.argmax(axis=1)
