@@ -152,7 +152,8 @@ def test_recount_joins_pieces_the_line_reader_reads_as_one_digit(monkeypatch):
 
 def test_recount_leaves_a_line_when_the_line_reader_is_unsure_or_agrees(monkeypatch):
     line = _pieces_and_a_digit()
-    _stand_in_network(monkeypatch, [0, 0, None, None, None, 7, 7, 7, None, None], sure=0.85)   # 0.85^10 < RECOUNT
+    _stand_in_network(monkeypatch, [0, 0, None, None, None, 7, 7, 7, None, None], sure=0.85)   # 0.85^10 < RECOUNT,
+    # and its two digits' count no surer (0.22 < COUNT_SURE: a blank band may be read as a digit)
     assert digits.Reader(None, None, None).recount(line) is line
     _stand_in_network(monkeypatch, [0, None, 3, None, None, 7, 7, None, None, None])          # three digits: agrees
     assert digits.Reader(None, None, None).recount(line) is line

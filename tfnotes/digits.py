@@ -460,7 +460,8 @@ def pair_probabilities(line, groups, height):
 # A line of several groups is also recounted where the network is COUNT_SURE of its count alone (sure_of_count): of
 # the 2,000, 0.5 / 0.6 / 0.7 / 0.8 / 0.9 in place of RECOUNT's rule read 11 / 13 / 16 / 20 / 14 more, beside it 0.7 /
 # 0.8 read 15 / 19 more; 0.8 beside it read 5 more of 1,000 numbers of seed 303 and 2 more of 3,000 one-digit
-# pictures of seed 1 (paper, light, stroke). The same rule from 0.95 for a picture's only group changed nothing.
+# pictures of seed 1 (paper, light, stroke). The same rule from 0.95 for a picture's only group changed nothing, and
+# recounting also where its count is 10 / 30 times likelier than the line's count read 0 / 1 more of the 2,000.
 RECOUNT = 0.4
 RECOUNT_ONE = 0.7
 COUNT_SURE = 0.8
