@@ -572,7 +572,8 @@ def test_the_collect_tab_saves_the_writers_digits(page, collected, tmp_path, roo
     page.find_element(By.ID, "collect-clear").click()
     page.find_element(By.ID, "collect-undo").click()
     WebDriverWait(page, WAIT_S).until(lambda d: collected.counts()["total"] == start + 6)
-    assert "Removed" in page.find_element(By.ID, "collect-status").text
+    # the server removes the file before its reply reaches the page: the status changes a moment later
+    WebDriverWait(page, WAIT_S).until(lambda d: "Removed" in d.find_element(By.ID, "collect-status").text)
     page.find_element(By.ID, "collect-save").click()            # nothing drawn: asked to write first
     assert "first" in page.find_element(By.ID, "collect-status").text
     assert console_errors(page) == []
