@@ -2,6 +2,8 @@
 
     python benchmarks/make_line_weights.py       # 48,000 + 8,000 pictures, seed 0: about an hour on 2 cores
     python benchmarks/make_line_weights.py --lines /tmp/lines.npz   # keep the drawn lines: the next run learns at once
+    python benchmarks/make_line_weights.py --lines /tmp/lines.npz --more-lines /tmp/lines1.npz   # and those a
+                                                  # --seed 1 --lines /tmp/lines1.npz run kept: twice the pictures
     python benchmarks/make_line_weights.py --out /tmp/l.npz --pictures 1000 --single-pictures 200 --epochs 1
     python benchmarks/make_line_weights.py --measure tfnotes/lines.npz     # only measure a file: 85.9 %
 
@@ -83,6 +85,9 @@ def build_parser():
                    help="keep the drawn lines in FILE (about 90 MB for the default pictures); a later run with the "
                         "same --pictures, --single-pictures, --seed and --conditions reads them from it instead of "
                         "drawing them again, which is most of a run's time")
+    p.add_argument("--more-lines", metavar="FILE", nargs="+", default=[],
+                   help="also learn from the lines kept in these files by runs of other arguments (another --seed: "
+                        "more pictures than one seed's 50,000)")
     p.add_argument("--measure", metavar="FILE", default=None,
                    help="learn nothing: print how many of the --held-out lines (drawn after --pictures and "
                         "--single-pictures pictures) the weights in FILE read exactly")
@@ -131,13 +136,22 @@ def draw_lines(numbers, singles, seed, workers, data_dir, conditions, start=0):
             np.concatenate([p[1] for p in parts]))
 
 
+def drawn_by(args):
+    """The arguments that decide which lines are drawn, as kept with them."""
+    return (f"pictures={args.pictures} single-pictures={args.single_pictures} seed={args.seed} "
+            f"conditions={','.join(args.conditions)}")
+
+
 def training_lines(args):
     """(images, widths, labels) of the pictures to learn from: read from --lines FILE when it holds the lines of
     these arguments, else drawn (and kept in FILE, written atomically, when one is named)."""
-    drawn = (f"pictures={args.pictures} single-pictures={args.single_pictures} seed={args.seed} "
-             f"conditions={','.join(args.conditions)}")
+    drawn = drawn_by(args)
     if args.lines and os.path.exists(args.lines):
-        return kept_lines(args.lines, drawn)
+        kept, lines = kept_lines(args.lines)
+        if kept != drawn:
+            raise SystemExit(f"error: {args.lines} holds the lines of {kept}, not of {drawn}; name another --lines "
+                             "file or delete this one")
+        return lines
     lines = draw_lines(args.pictures, args.single_pictures, args.seed, args.workers, args.data_dir, args.conditions)
     if args.lines:
         with atomic_path(args.lines) as tmp, open(tmp, "wb") as f:
@@ -146,19 +160,32 @@ def training_lines(args):
     return lines
 
 
-def kept_lines(path, drawn):
-    """The lines kept in `path` by training_lines (plain arrays, no pickle); SystemExit naming the file and what
-    to do when it is damaged or holds the lines of other arguments."""
+def pooled_lines(args):
+    """(images, widths, labels) of training_lines and of the --more-lines files, in that order; the files are read
+    first, so a SystemExit naming a damaged one, or one that holds lines learned from already (the same arguments
+    twice), comes before any drawing."""
+    more, seen = [], {drawn_by(args)}
+    for path in args.more_lines:
+        drawn, lines = kept_lines(path)
+        if drawn in seen:
+            raise SystemExit(f"error: {path} holds the lines of {drawn}, which are learned from already; name the "
+                             "kept lines of other arguments (another --seed)")
+        seen.add(drawn)
+        more.append(lines)
+    return tuple(np.concatenate(arrays) for arrays in zip(training_lines(args), *more))
+
+
+def kept_lines(path):
+    """(the arguments they were drawn with, the lines) kept in `path` by training_lines (plain arrays, no pickle);
+    SystemExit naming the file and what to do when it is damaged."""
     try:
         with np.load(path, allow_pickle=False) as f:
             kept, lines = str(f["drawn"]), (f["images"], f["widths"], f["labels"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise SystemExit(f"error: {path}: cannot read the kept lines ({exc}); delete it to draw them again") from None
-    if kept != drawn:
-        raise SystemExit(f"error: {path} holds the lines of {kept}, not of {drawn}; name another --lines file or "
-                         "delete this one")
+        raise SystemExit(f"error: {path}: cannot read the kept lines ({exc}); delete it and draw them again "
+                         "(--lines FILE with the arguments they were drawn with)") from None
     print(f"read the lines kept in {path}", flush=True)
-    return lines
+    return kept, lines
 
 
 def varied(image, rng):
@@ -300,8 +327,9 @@ def main(argv=None):
             raise SystemExit(f"error: {exc}") from None
         report_held_out(args, weights)
         return 0
-    images, widths, labels = training_lines(args)
-    print(f"{len(labels)} lines of {args.pictures + args.single_pictures} pictures", flush=True)
+    images, widths, labels = pooled_lines(args)
+    more = " and the files of --more-lines" if args.more_lines else ""
+    print(f"{len(labels)} lines of {args.pictures + args.single_pictures} pictures{more}", flush=True)
     weights = train_network(images, widths, labels, args.seed, args.epochs, dropout=args.dropout)
     if args.held_out:
         report_held_out(args, weights)

@@ -283,3 +283,27 @@ def test_line_maker_keeps_its_lines_and_learns_the_same_from_them(tmp_path, run_
     said = run_maker("make_line_weights.py", *args, "--out", tmp_path / "x.npz", fails=True)
     assert "lines.npz: cannot read the kept lines" in said and "delete it" in said and "Traceback" not in said
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_line_maker_learns_from_the_lines_of_other_seeds_too(tmp_path, run_maker):
+    # --more-lines FILE: lines kept by a run of another --seed are learned from beside this run's own, so the
+    # network can learn from more pictures than one seed draws; the same lines twice, or a damaged file, are named.
+    args = ("--pictures", 12, "--single-pictures", 4, "--held-out", 0, "--epochs", 1)
+    own, other = tmp_path / "own.npz", tmp_path / "other.npz"
+    said = [run_maker("make_line_weights.py", *args, "--seed", seed, "--lines", kept, "--out", tmp_path / f"{seed}.npz")
+            for seed, kept in ((0, own), (1, other))]
+    counts = [int(text.split(" lines of ")[0].split()[-1]) for text in said]
+    assert min(counts) > 0
+    both = tmp_path / "both.npz"
+    said = run_maker("make_line_weights.py", *args, "--lines", own, "--more-lines", other, "--out", both)
+    assert f"{sum(counts)} lines of 16 pictures and the files of --more-lines" in said
+    assert both.read_bytes() != (tmp_path / "0.npz").read_bytes()
+    said = run_maker("make_line_weights.py", *args, "--lines", own, "--more-lines", own, "--out", tmp_path / "x.npz",
+                     fails=True)
+    assert "own.npz holds the lines of pictures=12 single-pictures=4 seed=0" in said and "already" in said
+    other.write_bytes(other.read_bytes()[:2000])       # named before any drawing: no new lines kept, no weights
+    fresh = tmp_path / "fresh.npz"
+    said = run_maker("make_line_weights.py", *args, "--seed", 2, "--lines", fresh, "--more-lines", other,
+                     "--out", tmp_path / "x.npz", fails=True)
+    assert "other.npz: cannot read the kept lines" in said and "Traceback" not in said
+    assert not (tmp_path / "x.npz").exists() and not fresh.exists()
