@@ -2,8 +2,8 @@
 
     python benchmarks/make_line_weights.py       # 48,000 + 8,000 pictures, seed 0: about an hour on 2 cores
     python benchmarks/make_line_weights.py --lines /tmp/lines.npz   # keep the drawn lines: the next run learns at once
-    python benchmarks/make_line_weights.py --lines /tmp/lines.npz --more-lines /tmp/lines1.npz   # and those a
-                                                  # --seed 1 --lines /tmp/lines1.npz run kept: twice the pictures
+    python benchmarks/make_line_weights.py --seed 1 --lines /tmp/lines1.npz --draw-only   # only draw and keep ...
+    python benchmarks/make_line_weights.py --lines /tmp/lines.npz --more-lines /tmp/lines1.npz  # ... to learn from both
     python benchmarks/make_line_weights.py --out /tmp/l.npz --pictures 1000 --single-pictures 200 --epochs 1
     python benchmarks/make_line_weights.py --measure tfnotes/lines.npz     # only measure a file: 85.9 %
 
@@ -85,6 +85,8 @@ def build_parser():
                    help="keep the drawn lines in FILE (about 90 MB for the default pictures); a later run with the "
                         "same --pictures, --single-pictures, --seed and --conditions reads them from it instead of "
                         "drawing them again, which is most of a run's time")
+    p.add_argument("--draw-only", action="store_true",
+                   help="draw the lines, keep them in --lines FILE and stop (for --more-lines of a later run)")
     p.add_argument("--more-lines", metavar="FILE", nargs="+", default=[],
                    help="also learn from the lines kept in these files by runs of other arguments (another --seed: "
                         "more pictures than one seed's 50,000)")
@@ -326,6 +328,11 @@ def main(argv=None):
         except ModelError as exc:          # names the file and what to do
             raise SystemExit(f"error: {exc}") from None
         report_held_out(args, weights)
+        return 0
+    if args.draw_only:
+        if not args.lines:
+            raise SystemExit("error: --draw-only keeps the lines it draws: name the file with --lines FILE")
+        training_lines(args)
         return 0
     images, widths, labels = pooled_lines(args)
     more = " and the files of --more-lines" if args.more_lines else ""

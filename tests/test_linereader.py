@@ -290,10 +290,16 @@ def test_line_maker_learns_from_the_lines_of_other_seeds_too(tmp_path, run_maker
     # network can learn from more pictures than one seed draws; the same lines twice, or a damaged file, are named.
     args = ("--pictures", 12, "--single-pictures", 4, "--held-out", 0, "--epochs", 1)
     own, other = tmp_path / "own.npz", tmp_path / "other.npz"
-    said = [run_maker("make_line_weights.py", *args, "--seed", seed, "--lines", kept, "--out", tmp_path / f"{seed}.npz")
-            for seed, kept in ((0, own), (1, other))]
-    counts = [int(text.split(" lines of ")[0].split()[-1]) for text in said]
+    said = run_maker("make_line_weights.py", *args, "--lines", own, "--out", tmp_path / "0.npz")
+    counts = [int(said.split(" lines of ")[0].split()[-1])]
+    said = run_maker("make_line_weights.py", *args, "--seed", 1, "--lines", other, "--draw-only",
+                     "--out", tmp_path / "1.npz")                       # --draw-only: the lines kept, nothing learned
+    assert f"kept the lines in {other}" in said and not (tmp_path / "1.npz").exists()
+    with np.load(other) as kept:
+        counts.append(len(kept["labels"]))
     assert min(counts) > 0
+    said = run_maker("make_line_weights.py", *args, "--draw-only", "--out", tmp_path / "1.npz", fails=True)
+    assert "--draw-only keeps the lines it draws: name the file with --lines FILE" in said
     both = tmp_path / "both.npz"
     said = run_maker("make_line_weights.py", *args, "--lines", own, "--more-lines", other, "--out", both)
     assert f"{sum(counts)} lines of 16 pictures and the files of --more-lines" in said
