@@ -334,6 +334,8 @@ def main(argv=None):
     if args.draw_only:
         if not args.lines:
             raise SystemExit("error: --draw-only keeps the lines it draws: name the file with --lines FILE")
+        if args.more_lines:
+            raise SystemExit("error: --draw-only learns nothing, so --more-lines has no use with it; leave one out")
         training_lines(args)
         return 0
     images, widths, labels = pooled_lines(args)

@@ -300,6 +300,9 @@ def test_line_maker_learns_from_the_lines_of_other_seeds_too(tmp_path, run_maker
     assert min(counts) > 0
     said = run_maker("make_line_weights.py", *args, "--draw-only", "--out", tmp_path / "1.npz", fails=True)
     assert "--draw-only keeps the lines it draws: name the file with --lines FILE" in said
+    said = run_maker("make_line_weights.py", *args, "--draw-only", "--lines", tmp_path / "2.npz", "--more-lines", other,
+                     fails=True)
+    assert "--more-lines has no use with it" in said and not (tmp_path / "2.npz").exists()
     both = tmp_path / "both.npz"
     said = run_maker("make_line_weights.py", *args, "--lines", own, "--more-lines", other, "--out", both)
     assert f"{sum(counts)} lines of 16 pictures and the files of --more-lines" in said
