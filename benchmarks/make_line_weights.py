@@ -188,6 +188,12 @@ def kept_lines(path):
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise SystemExit(f"error: {path}: cannot read the kept lines ({exc}); delete it and draw them again "
                          "(--lines FILE with the arguments they were drawn with)") from None
+    images, widths, labels = lines
+    if (images.shape[1:] != (linereader.HEIGHT, linereader.WIDTH) or labels.shape[1:] != (LONGEST,)
+            or not len(images) == len(widths) == len(labels)):
+        raise SystemExit(f"error: {path} holds arrays of other shapes than this maker's lines (images "
+                         f"{images.shape}, widths {widths.shape}, labels {labels.shape}); draw them again with it "
+                         "(--lines FILE)")
     print(f"read the lines kept in {path}", flush=True)
     return kept, lines
 

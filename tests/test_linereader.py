@@ -310,6 +310,11 @@ def test_line_maker_learns_from_the_lines_of_other_seeds_too(tmp_path, run_maker
     said = run_maker("make_line_weights.py", *args, "--lines", own, "--more-lines", own, "--out", tmp_path / "x.npz",
                      fails=True)
     assert "own.npz holds the lines of pictures=12 single-pictures=4 seed=0" in said and "already" in said
+    with np.load(other) as kept:                       # lines of another network's height: named, not a traceback
+        np.savez(tmp_path / "tall.npz", **{**kept, "images": np.zeros((len(kept["labels"]), 32, 384), np.float16)})
+    said = run_maker("make_line_weights.py", *args, "--lines", own, "--more-lines", tmp_path / "tall.npz",
+                     "--out", tmp_path / "x.npz", fails=True)
+    assert "tall.npz holds arrays of other shapes than this maker's lines" in said and "Traceback" not in said
     other.write_bytes(other.read_bytes()[:2000])       # named before any drawing: no new lines kept, no weights
     fresh = tmp_path / "fresh.npz"
     said = run_maker("make_line_weights.py", *args, "--seed", 2, "--lines", fresh, "--more-lines", other,
