@@ -9,7 +9,7 @@ import pytest
 
 from tfnotes import data, digits, linereader, segment, touching
 from tfnotes.errors import ModelError
-from tfnotes.tfenv import tf
+from tfnotes.tfenv import tf, tf2
 
 from benchmarks.make_line_weights import STRETCH, picture_line, varied
 from benchmarks.realistic_conditions import Look
@@ -18,6 +18,21 @@ from benchmarks.realistic_numbers import render_number
 # shares of numbers of test digits the shipped network alone must read exactly (it reads 37 of 40 clean ones and
 # 25 of 30 overlapping ones; a network that learned nothing reads none)
 LINES_READ, OVERLAPPING_READ = 0.75, 0.55
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_recurrent_layer_matches_keras(backwards):
+    # the line reader's GRU, computed again in NumPy, is the Keras layer it learned as (each way along the bands)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 7, 5)).astype(np.float32)
+    layer = tf2.keras.layers.GRU(4, return_sequences=True, go_backwards=backwards)
+    layer.build(x.shape)
+    w, u, b = (rng.normal(size=v.shape).astype(np.float32) for v in layer.get_weights())
+    layer.set_weights([w, u, b])
+    want = np.asarray(layer(x))
+    if backwards:                # Keras gives the outputs in the order it read the bands: turn them back
+        want = want[:, ::-1]
+    np.testing.assert_allclose(linereader._gru(x, w, u, b, backwards), want, rtol=1e-5, atol=1e-5)
 
 
 def test_band_convolution_matches_tensorflow():
@@ -227,6 +242,11 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
         linereader.load(str(broken))
     with pytest.raises(ModelError, match="not a line-reading network.*band1_w"):
         linereader.load(touching.WEIGHTS)
+    older = tmp_path / "older.npz"          # a line reader of an older maker, without the recurrent layers' arrays
+    weights = linereader.load()
+    np.savez(older, **{name: value for name, value in weights.items() if not name.endswith("_u")})
+    with pytest.raises(ModelError, match="older.npz: not a line-reading network .no ahead_u, back_u.*make_line"):
+        linereader.load(str(older))
 
 
 def test_line_maker_writes_a_loadable_file_whatever_the_number_of_workers(run_maker_with_one_and_two_workers):

@@ -15,7 +15,7 @@ lacked, and what the scripts share, lives here, one responsibility per module:
     segment      the digits of a whole number in a picture: pieces, lines, cuts between touching digits
     touching     three small networks: how many digits in a group? which two? which three?
                  (touching.npz, pairs.npz, triples.npz)
-    linereader   a small network that reads a whole line of digits at once (CNN + CTC, lines.npz)
+    linereader   a small network that reads a whole line of digits at once (CNN + GRU + CTC, lines.npz)
     digits       reading digits and numbers in picture files: inputs, one batch, results, debug PNGs
     server       the local web page (mnist_app.py --serve) and its HTTP API
     models       the model registry: name -> graph builder and default model folder

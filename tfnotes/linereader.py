@@ -1,18 +1,23 @@
-"""A small network that reads a whole line of digits at once (a CNN trained with CTC), a second opinion beside
-the digit model.
+"""A small network that reads a whole line of digits at once (a CNN and a GRU each way along the line, trained
+with CTC), a second opinion beside the digit model.
 
 The digit model reads one 28x28 digit at a time, so a number is read only as well as it is cut into digits:
 overlapping digits, a 1 lost between neighbours or a digit broken in two change how many digits are read. This
 network looks at the line's ink as a whole (the groups of tfnotes.segment, turned level, scaled to HEIGHT rows)
 and gives, for every column band of FRAME px, the probabilities of the ten digits and of "no new digit here"
-(the blank of connectionist temporal classification, CTC). The best path through the bands, with repeats and
+(the blank of connectionist temporal classification, CTC); two GRU layers, one reading the bands left to right and
+one right to left, let each band's output depend on the whole line. The best path through the bands, with repeats and
 blanks removed, is the line's digits; the band where each digit is surest gives its ten probabilities.
 
 It learned from the lines found in pictures of numbers and of single digits made of MNIST *training* digits
 (benchmarks/realistic_numbers.py, benchmarks/realistic_digits.py; the app's benchmarks use test digits only), in
-all the conditions of benchmarks/realistic_conditions.py. The weights ship as plain arrays (no pickle), made by
+all the conditions of benchmarks/realistic_conditions.py, of two seeds. The weights ship as plain arrays (no pickle),
+760 KB, made by three runs of the maker (about an hour on 2 cores; benchmarks/make_line_weights.py says how):
 
-    python benchmarks/make_line_weights.py         # tfnotes/lines.npz, 866 KB, about an hour on 2 cores
+    python benchmarks/make_line_weights.py --lines /tmp/lines0.npz --draw-only
+    python benchmarks/make_line_weights.py --seed 1 --pictures 24000 --single-pictures 4000 \
+        --lines /tmp/lines1.npz --draw-only
+    python benchmarks/make_line_weights.py --lines /tmp/lines0.npz --more-lines /tmp/lines1.npz --epochs 12
 
 The forward pass is NumPy, like tfnotes.touching's: about 1 ms for a line of ten digits on a 2-core CPU.
 """
@@ -22,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from tfnotes import segment
+from tfnotes.errors import ModelError
 from tfnotes.touching import conv_relu_pool, load_weights
 
 HEIGHT, WIDTH = 24, 384        # the line's ink scaled to 24 rows, at most 384 columns wide
@@ -29,7 +35,8 @@ FRAME = 8                      # columns per band after three 2x2 poolings
 BLANK = 10                     # the CTC blank's index among the network's 11 outputs
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS = os.path.join(HERE, "lines.npz")
-LAYERS = ("conv1", "conv2", "conv3", "band1", "band2", "out")
+LAYERS = ("conv1", "conv2", "conv3", "band1", "ahead", "back", "out")
+RECURRENT = ("ahead", "back")  # the GRU layers' names; each has a third array, "<name>_u" (the recurrent weights)
 MAKER = "benchmarks/make_line_weights.py"
 
 
@@ -86,7 +93,13 @@ def group_bands(line):
 def load(path=None):
     """The weights (from the shipped file unless `path` is given) as a dict of float32 arrays; ModelError naming
     the file when it is missing, damaged or another network's."""
-    return load_weights(path or WEIGHTS, LAYERS, "line-reading network", MAKER, BLANK + 1)
+    path = path or WEIGHTS
+    weights = load_weights(path, LAYERS, "line-reading network", MAKER, BLANK + 1)
+    missing = [f"{layer}_u" for layer in RECURRENT if f"{layer}_u" not in weights]
+    if missing:
+        raise ModelError(f"{path}: not a line-reading network (no {', '.join(missing)}); restore the file from the "
+                         f"repository, or make it again with `python {MAKER}`")
+    return weights
 
 
 def _band_conv(x, w, b, relu=True):
@@ -98,6 +111,24 @@ def _band_conv(x, w, b, relu=True):
     return np.maximum(y, 0.0) if relu else y
 
 
+def _gru(x, w, u, b, backwards=False):
+    """A GRU layer along the bands as Keras computes it (gates z, r, h in that order; the reset gate applied after
+    the recurrent product): x [N, T, C], w [C, 3U], u [U, 3U], b [2, 3U] (input and recurrent biases) -> [N, T, U],
+    each band's state after the bands before it (or, `backwards`, after the bands that follow it)."""
+    units = u.shape[0]
+    given = x @ w + b[0]
+    state = np.zeros((len(x), units), np.float32)
+    out = np.zeros((*x.shape[:2], units), np.float32)
+    for t in (reversed if backwards else iter)(range(x.shape[1])):
+        kept = state @ u + b[1]
+        gates = 0.5 + 0.5 * np.tanh(0.5 * (given[:, t, :2 * units] + kept[:, :2 * units]))   # the sigmoid
+        z, r = gates[:, :units], gates[:, units:]
+        proposed = np.tanh(given[:, t, 2 * units:] + r * kept[:, 2 * units:])
+        state = z * state + (1.0 - z) * proposed
+        out[:, t] = state
+    return out
+
+
 def bands(weights, images):
     """images [N, HEIGHT, W] (W a multiple of FRAME) -> [N, W // FRAME, 11]: each band's probabilities of the
     digits and the blank."""
@@ -107,7 +138,8 @@ def bands(weights, images):
     n, h, t, c = x.shape
     x = x.transpose(0, 2, 1, 3).reshape(n, t, h * c)      # a band's features: its rows' channels, top to bottom
     x = _band_conv(x, weights["band1_w"], weights["band1_b"])
-    x = _band_conv(x, weights["band2_w"], weights["band2_b"])
+    x = np.concatenate([_gru(x, *(weights[f"{layer}_{part}"] for part in "wub"), backwards=layer == "back")
+                        for layer in RECURRENT], axis=2)
     logits = _band_conv(x, weights["out_w"], weights["out_b"], relu=False)
     e = np.exp(logits - logits.max(axis=2, keepdims=True))
     return e / e.sum(axis=2, keepdims=True)
