@@ -271,7 +271,7 @@ def build_network(seed, dropout=0.0):
 def network_weights(model):
     """The weights of build_network's model under tfnotes.linereader's names ("<layer>_w", "_b", and "_u" for the
     recurrent weights of its GRU layers)."""
-    weights = {f"{layer}_{part}": value for layer in ("conv1", "conv2", "conv3", "band1", "out")
+    weights = {f"{layer}_{part}": value for layer in linereader.LAYERS if layer not in linereader.RECURRENT
                for part, value in zip("wb", model.get_layer(layer).get_weights())}
     both = model.get_layer("both").get_weights()          # the left-to-right GRU's kernel, recurrent kernel, bias,
     for layer, arrays in zip(linereader.RECURRENT, (both[:3], both[3:])):   # then the right-to-left one's

@@ -28,7 +28,6 @@ import numpy as np
 from PIL import Image
 
 from tfnotes import segment
-from tfnotes.errors import ModelError
 from tfnotes.touching import conv_relu_pool, load_weights
 
 HEIGHT, WIDTH = 24, 384        # the line's ink scaled to 24 rows, at most 384 columns wide
@@ -94,13 +93,8 @@ def group_bands(line):
 def load(path=None):
     """The weights (from the shipped file unless `path` is given) as a dict of float32 arrays; ModelError naming
     the file when it is missing, damaged or another network's."""
-    path = path or WEIGHTS
-    weights = load_weights(path, LAYERS, "line-reading network", MAKER, BLANK + 1)
-    missing = [f"{layer}_u" for layer in RECURRENT if f"{layer}_u" not in weights]
-    if missing:
-        raise ModelError(f"{path}: not a line-reading network (no {', '.join(missing)}); restore the file from the "
-                         f"repository, or make it again with `python {MAKER}`")
-    return weights
+    return load_weights(path or WEIGHTS, LAYERS, "line-reading network", MAKER, BLANK + 1,
+                        more=[f"{layer}_u" for layer in RECURRENT])
 
 
 def _band_conv(x, w, b, relu=True):

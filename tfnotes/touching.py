@@ -72,16 +72,18 @@ def load(path=None, kind="touching"):
     return load_weights(path or shipped, layers, what, maker, OUTPUTS[kind])
 
 
-def load_weights(path, layers, what, maker, outputs):
-    """The float32 arrays of a weights file holding `layers` ("<layer>_w", "<layer>_b"), the last with `outputs`
-    outputs; ModelError naming the file, `what` it should be and the command that makes it (`maker`) else."""
+def load_weights(path, layers, what, maker, outputs, more=()):
+    """The float32 arrays of a weights file holding `layers` ("<layer>_w", "<layer>_b") and the arrays named in
+    `more`, the last layer with `outputs` outputs; ModelError naming the file, `what` it should be and the command
+    that makes it (`maker`) else."""
     again = f"restore the file from the repository, or make it again with `python {maker}`"
     try:
         with np.load(path, allow_pickle=False) as stored:
             weights = {name: stored[name].astype(np.float32) for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{path}: cannot read the {what} ({exc}); {again}") from None
-    missing = [f"{layer}_{part}" for layer in layers for part in ("w", "b") if f"{layer}_{part}" not in weights]
+    needed = [f"{layer}_{part}" for layer in layers for part in ("w", "b")] + list(more)
+    missing = [name for name in needed if name not in weights]
     if missing:
         raise ModelError(f"{path}: not a {what} (no {', '.join(missing)}); {again}")
     found = weights[f"{layers[-1]}_w"].shape[-1]
