@@ -39,6 +39,9 @@ EDGE_QUANTILE = 0.9          # the strongest tenth of the gradients are the edge
 GRID = 8                     # background blocks per side (~1/8 of the picture each)
 SATURATE = 0.3               # share of the ink pixels at full strength, as in MNIST
 MIN_CONTRAST = 0.08          # ink weaker than this (fraction of full scale) -> blank picture
+INK_SHARE_QUIET = 0.2        # no ink above the picture's noise: the paper's own, where ink is a fifth of it ...
+INK_OVER_QUIET = 4.0         # ... and the ink's median is four times that above the paper ...
+INK_TOGETHER = 0.75          # ... and its pixels' neighbours are ink this often (pure noise: under 0.5)
 THIN_RATIO = 0.07            # strokes thinner than this (stroke_ratio units) get thickened ...
 TARGET_RATIO = 0.085         # ... up to about the median MNIST digit (~1/10 of its height)
 BOLD_RATIO = 0.12            # strokes bolder than this get thinned ...
@@ -509,9 +512,17 @@ def find_ink(grey):
 
 def ink_levels(ink):
     """(threshold, peak) of an ink map: the level that counts as a stroke (above the noise and a share of the
-    strong ink) and the strong ink level; ValueError for a blank picture."""
-    noise = _noise(ink[::3, ::3].ravel())        # a subsample is plenty for the noise level
+    strong ink) and the strong ink level; ValueError for a blank picture. Where no ink stands above the noise
+    level, the paper's own noise is taken (_noise with INK_SHARE_QUIET and INK_OVER_QUIET) before the picture
+    is called blank, if its brighter class lies together as strokes do (INK_TOGETHER; noise does not): in a
+    small picture cropped tightly around a bold digit, the strokes can cover a fifth to a half of it and lift
+    the spread of the whole above most of their own level."""
+    sample = ink[::3, ::3].ravel()               # a subsample is plenty for the noise level
+    noise = _noise(sample)
     candidates = ink[ink > max(4.0 * noise, 0.5 * MIN_CONTRAST)]
+    if candidates.size < 4 and together(ink >= otsu(sample)) >= INK_TOGETHER:
+        noise = _noise(sample, INK_SHARE_QUIET, INK_OVER_QUIET)
+        candidates = ink[ink > max(4.0 * noise, 0.5 * MIN_CONTRAST)]
     if candidates.size < 4:
         raise ValueError("no digit found: the picture is blank (no ink darker or lighter than the paper)")
     peak = _quantile(candidates[::max(1, candidates.size // 20000)], 0.99)   # 20,000 strokes' pixels tell it
@@ -521,19 +532,31 @@ def ink_levels(ink):
     return max(4.0 * noise, 0.3 * peak), peak
 
 
-def _noise(sample):
+def together(mask):
+    """The share of the 4-neighbours of the mask's pixels that are in the mask too (0 for an empty mask): about
+    the mask's share of the picture for scattered noise, near 1 for strokes a few pixels wide."""
+    around = np.zeros(mask.shape, np.float32)
+    around[1:] += mask[:-1]
+    around[:-1] += mask[1:]
+    around[:, 1:] += mask[:, :-1]
+    around[:, :-1] += mask[:, 1:]
+    return float(around[mask].mean() / 4) if mask.any() else 0.0
+
+
+def _noise(sample, ink_share=1 / 3, ink_over=8.0):
     """The paper's noise level in an ink map: the spread (MAD) of the sample, or of its paper class alone
-    (below Otsu's threshold) where ink covers a third of the picture or more, far above that paper's noise (a
-    picture cropped tightly around a bold digit, whose spread is the ink's)."""
+    (below Otsu's threshold) where ink covers `ink_share` of the picture or more, and the ink's median is more
+    than `ink_over` times that paper's noise above it (a picture cropped tightly around a bold digit, whose
+    spread is the ink's)."""
     def spread(values):
         return 1.4826 * _quantile(np.abs(values - _quantile(values, 0.5)), 0.5)
     noise = spread(sample)
     split = otsu(sample)
     paper, ink = sample[sample < split], sample[sample >= split]
-    if paper.size < 8 or ink.size < max(8, sample.size / 3):
+    if paper.size < 8 or ink.size < max(8, sample.size * ink_share):
         return noise
     quiet = spread(paper)
-    return quiet if _quantile(ink, 0.5) > 8.0 * quiet + 0.5 * MIN_CONTRAST else noise
+    return quiet if _quantile(ink, 0.5) > ink_over * quiet + 0.5 * MIN_CONTRAST else noise
 
 
 # ---------------------------------------------------------------------------
