@@ -48,7 +48,8 @@ BOLD_RATIO = 0.12            # strokes bolder than this get thinned ...
 SLIM_RATIO = 0.10            # ... down to about this
 STROKE_WINDOW = 3.0          # the paper's opening window, in stroke widths (wider than any stroke or crossing)
 RUN_QUANTILE = 0.5          # the quantile of the ink's run lengths taken as the stroke width
-BELOW_MARGIN = 2.0           # the opening counts below the smooth background only this many times further apart
+BELOW_MARGIN = 2.0           # the opening counts below the smooth background only this many times further apart ...
+UNDER_SHARE = 0.1            # ... but as far as above it where this share of the paper around lies under the smooth one
 OPEN_BLUR = 5                # the picture is averaged over this many px (each way) before the opening
 LABEL_HEIGHT = 0.35          # pieces lower than this share of the digit, not flat, beside it, ...
 LABEL_LETTERS = 3            # ... this many in a row at least: a printed label (two: a broken digit's fragments)
@@ -384,9 +385,14 @@ def _with_opening(ink_bright, smooth, width, margin):
     opened = _half_opening(ink_bright, side)
     # The share of the way to the opening: none up to `margin` apart, all of it from twice that (continuous, so
     # no step of ink appears where a slow change of the light starts to count). Below the smooth background, only
-    # from BELOW_MARGIN times as far: an opening with a wide window sinks into the dark corners of a vignette.
+    # from BELOW_MARGIN times as far: an opening with a wide window sinks into the dark corners of a vignette. But
+    # where UNDER_SHARE of the pixels within the window lie under the smooth background by the margin, that has
+    # risen into the strokes of a digit covering most of a tight crop (the paper between its strokes is under it;
+    # a vignette's corner is not), and the opening counts as fully as above it.
     apart = opened - smooth
-    weight = np.clip(np.where(apart > 0, apart, -apart / BELOW_MARGIN) / margin - 1.0, 0.0, 1.0)
+    under = box_mean((ink_bright < smooth - margin).astype(np.float32), side | 1) > UNDER_SHARE
+    below = np.where(under, 1.0, BELOW_MARGIN)
+    weight = np.clip(np.where(apart > 0, apart, -apart / below) / margin - 1.0, 0.0, 1.0)
     level = smooth + weight * (opened - smooth)
     region = opened - smooth > margin
     if region.any():
