@@ -229,6 +229,30 @@ def test_a_lone_group_is_cut_only_where_the_line_reader_is_sure_of_two_digits(mo
     assert sure ** 10 >= digits.RECOUNT or parts == 2
 
 
+@pytest.mark.parametrize("whole, parts, cut", [(0.91, (0.92, 0.99), True), (0.995, (0.96, 0.90), False)])
+def test_a_lone_group_is_cut_on_the_count_alone_where_its_parts_read_better(monkeypatch, whole, parts, cut):
+    # The line reader all but sure of two digits in the picture's only group, though not of which two: the group is
+    # cut only where the digit model reads the two parts better than the whole (overlapping "97" read as a 0 at 91 %,
+    # its parts at 92 and 99 %), not where it reads the whole better (a bold 0 cropped at the picture's edges).
+    mask = np.zeros((40, 300), bool)
+    mask[10:30, 10:50] = True
+    line = [_group(mask, 0, 60)]
+    _stand_in_network(monkeypatch, [6, None, None, 1, None, None, None, None, None, None], sure=0.999)
+    probs = linereader.bands(None, None)[0]
+    probs[0, [6, 0]] = probs[3, [1, 7]] = 0.4995       # "6 or 0", then "1 or 7"
+    assert np.prod(probs.max(axis=1)) < digits.RECOUNT_ONE
+    assert linereader.count_probabilities(probs)[2] >= digits.COUNT_SURE_ONE
+    monkeypatch.setattr(digits.Reader, "split_wide", lambda self, line: line)
+    monkeypatch.setattr(digits.Reader, "cuts", lambda self, line, groups, *args, **kwargs:
+                        [(groups[0], [_group(mask, 0, 30), _group(mask, 30, 60)])])
+    monkeypatch.setattr(digits.Reader, "scores", lambda self, groups: np.log([whole, *parts][:len(groups)]))
+    lines, _ = digits.settle(None, None, [line], classify=None)
+    assert [len(found) for found in lines] == [2 if cut else 1]
+    monkeypatch.setattr(digits, "COUNT_SURE_ONE", 1.01)   # the reading's product alone would leave it whole
+    lines, _ = digits.settle(None, None, [line], classify=None)
+    assert [len(found) for found in lines] == [1]
+
+
 def test_every_shipped_weights_file_stays_small():
     # the learned parts ship in the repository: each at most about a megabyte (the line reader's is the largest)
     for path in (linereader.WEIGHTS, touching.WEIGHTS, touching.PAIR_WEIGHTS, touching.TRIPLE_WEIGHTS):
