@@ -271,6 +271,10 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
     np.savez(older, **{name: value for name, value in weights.items() if not name.endswith("_u")})
     with pytest.raises(ModelError, match="older.npz: not a line-reading network .no ahead_u, back_u.*make_line"):
         linereader.load(str(older))
+    narrower = tmp_path / "narrower.npz"    # every array named right, a GRU a unit short: the file is named
+    np.savez(narrower, **{**weights, "back_u": weights["back_u"][:-1]})
+    with pytest.raises(ModelError, match="narrower.npz: the arrays do not fit the line-reading network.*make_line"):
+        linereader.load(str(narrower))
 
 
 def test_line_maker_writes_a_loadable_file_whatever_the_number_of_workers(run_maker_with_one_and_two_workers):

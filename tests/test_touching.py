@@ -159,6 +159,13 @@ def test_damaged_or_foreign_weights_file_is_named(tmp_path):
     np.savez(older, **{**weights, "dense2_w": weights["dense2_w"][:, :1], "dense2_b": weights["dense2_b"][:1]})
     with pytest.raises(ModelError, match="older.npz: the touching-digits network has 1 outputs, not 3.*make_touch"):
         touching.load(str(older))
+    for kind, path in (("touching", touching.WEIGHTS), ("pairs", touching.PAIR_WEIGHTS),
+                       ("triples", touching.TRIPLE_WEIGHTS)):
+        narrower = tmp_path / f"narrower_{kind}.npz"   # every array named right, one layer a channel short
+        weights = touching.load(path, kind)
+        np.savez(narrower, **{**weights, "conv2_w": weights["conv2_w"][..., :-1]})
+        with pytest.raises(ModelError, match=f"narrower_{kind}.npz: the arrays do not fit the .*network"):
+            touching.load(str(narrower), kind)
 
 
 def test_touching_maker_writes_a_loadable_file_whatever_the_number_of_workers(run_maker_with_one_and_two_workers):

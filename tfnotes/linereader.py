@@ -94,7 +94,8 @@ def load(path=None):
     """The weights (from the shipped file unless `path` is given) as a dict of float32 arrays; ModelError naming
     the file when it is missing, damaged or another network's."""
     return load_weights(path or WEIGHTS, LAYERS, "line-reading network", MAKER, BLANK + 1,
-                        more=[f"{layer}_u" for layer in RECURRENT])
+                        more=[f"{layer}_u" for layer in RECURRENT],
+                        trial=lambda weights: bands(weights, np.zeros((1, HEIGHT, 2 * FRAME))))
 
 
 def _band_conv(x, w, b, relu=True):

@@ -69,13 +69,15 @@ def load(path=None, kind="touching"):
     """The weights of a network of NETWORKS (from its shipped file unless `path` is given) as a dict of float32
     arrays; ModelError naming the file when it is missing, damaged or another network's."""
     shipped, layers, what, maker = NETWORKS[kind]
-    return load_weights(path or shipped, layers, what, maker, OUTPUTS[kind])
+    forward = {"touching": counts, "pairs": read_pairs, "triples": read_triples}[kind]
+    return load_weights(path or shipped, layers, what, maker, OUTPUTS[kind],
+                        trial=lambda weights: forward(weights, np.zeros((1, HEIGHT, WIDTH)), np.zeros((1, 4))))
 
 
-def load_weights(path, layers, what, maker, outputs, more=()):
+def load_weights(path, layers, what, maker, outputs, more=(), trial=None):
     """The float32 arrays of a weights file holding `layers` ("<layer>_w", "<layer>_b") and the arrays named in
-    `more`, the last layer with `outputs` outputs; ModelError naming the file, `what` it should be and the command
-    that makes it (`maker`) else."""
+    `more`, the last layer with `outputs` outputs, that `trial(weights)` (a forward pass of a blank input) can run
+    on; ModelError naming the file, `what` it should be and the command that makes it (`maker`) else."""
     again = f"restore the file from the repository, or make it again with `python {maker}`"
     try:
         with np.load(path, allow_pickle=False) as stored:
@@ -90,6 +92,11 @@ def load_weights(path, layers, what, maker, outputs, more=()):
     if found != outputs:    # e.g. the touching network of an older maker, which had one output
         raise ModelError(f"{path}: the {what} has {found} outputs, not {outputs} (made by an older version?); "
                          f"{again}")
+    try:
+        if trial is not None:
+            trial(weights)
+    except ValueError as exc:       # arrays of the right names whose shapes do not fit together
+        raise ModelError(f"{path}: the arrays do not fit the {what} ({exc}); {again}") from None
     return weights
 
 
