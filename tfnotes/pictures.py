@@ -39,6 +39,8 @@ EDGE_QUANTILE = 0.9          # the strongest tenth of the gradients are the edge
 GRID = 8                     # background blocks per side (~1/8 of the picture each)
 SATURATE = 0.3               # share of the ink pixels at full strength, as in MNIST
 MIN_CONTRAST = 0.08          # ink weaker than this (fraction of full scale) -> blank picture
+INK_SHARE = 1 / 3            # the noise is the paper class's own where the ink covers a third of the picture ...
+INK_OVER = 8.0               # ... and its median stands eight times that noise above the paper (a tight crop)
 INK_SHARE_QUIET = 0.2        # no ink above the picture's noise: the paper's own, where ink is a fifth of it ...
 INK_OVER_QUIET = 4.0         # ... and the ink's median is four times that above the paper ...
 INK_TOGETHER = 0.75          # ... and its pixels' neighbours are ink this often (pure noise: under 0.5)
@@ -549,7 +551,7 @@ def together(mask):
     return float(around[mask].mean() / 4) if mask.any() else 0.0
 
 
-def _noise(sample, ink_share=1 / 3, ink_over=8.0):
+def _noise(sample, ink_share=INK_SHARE, ink_over=INK_OVER):
     """The paper's noise level in an ink map: the spread (MAD) of the sample, or of its paper class alone
     (below Otsu's threshold) where ink covers `ink_share` of the picture or more, and the ink's median is more
     than `ink_over` times that paper's noise above it (a picture cropped tightly around a bold digit, whose
