@@ -253,6 +253,34 @@ def test_a_lone_group_is_cut_on_the_count_alone_where_its_parts_read_better(monk
     assert [len(found) for found in lines] == [1]
 
 
+@pytest.mark.parametrize("path, joined", [([5, 5, None, None, None, None], True),
+                                          ([2, None, None, 6, None, None], False)])
+def test_pieces_of_one_digit_in_lines_of_their_own_are_joined_where_the_line_reader_counts_one(monkeypatch, path,
+                                                                                               joined):
+    # A 5 whose thin strokes broke: its bar, bowl and tail found as three lines of one group each ("2 6 4"). Shown
+    # them as one line, the line reader counts one digit: one group, read as with --single. Where it counts two, the
+    # lines stay; so do four groups, whatever it counts.
+    mask = np.zeros((100, 60), bool)
+    mask[5:12, 20:50] = mask[20:40, 15:25] = mask[50:80, 20:50] = mask[90:96, 25:30] = True
+
+    def rows(top, bottom):
+        part = np.zeros_like(mask)
+        part[top:bottom] = mask[top:bottom]
+        return [segment.group_of(part)]
+
+    lines = [rows(0, 15), rows(15, 45), rows(45, 85)]
+    _stand_in_network(monkeypatch, path, sure=0.999)
+    found = digits.one_in_pieces(lines)
+    if joined:
+        three = mask.copy()
+        three[85:] = False                     # the three pieces, not the fourth
+        assert len(found) == 1 and len(found[0]) == 1 and (found[0][0].mask == three).all()
+    else:
+        assert found is lines
+    four = lines + [rows(85, 100)]
+    assert digits.one_in_pieces(four) is four
+
+
 def test_every_shipped_weights_file_stays_small():
     # the learned parts ship in the repository: each at most about a megabyte (the line reader's is the largest)
     for path in (linereader.WEIGHTS, touching.WEIGHTS, touching.PAIR_WEIGHTS, touching.TRIPLE_WEIGHTS):
